@@ -1,0 +1,122 @@
+"""The ``ssl-kd`` command line: run, validate and list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ssl_kd.errors import SslKdError
+
+EPILOG = """examples:
+  ssl-kd run pipelines/kd_digits.yaml
+  ssl-kd run pipelines/kd_digits.yaml distill.epochs=5 engine.device=cpu --run-dir runs/try
+  ssl-kd run pipelines/kd_digits.yaml --from distill
+  ssl-kd validate pipelines/kd_digits.yaml
+  ssl-kd list methods
+
+overrides: STAGE.key=value sets one stage, defaults.key=value the shared defaults, and a bare key.path=value every
+stage that has that key (e.g. student.arch=alexnet, data.root=/data/cifar). Values are parsed as YAML.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ssl-kd",
+        description="Knowledge-distillation pretraining of lightweight models, as stage-based pipelines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a pipeline (skips complete stages, resumes interrupted ones)")
+    run.add_argument("pipeline", type=Path, help="pipeline YAML file")
+    run.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
+    run.add_argument("--run-dir", type=Path, help="output folder (default: runs/<pipeline name>)")
+    run.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun this stage and all later ones")
+    run.add_argument("--dry-run", action="store_true", help="print what each stage would do, run nothing")
+    run.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results table")
+
+    validate = commands.add_parser("validate", help="check a pipeline file without running it")
+    validate.add_argument("pipeline", type=Path)
+    validate.add_argument("overrides", nargs="*", metavar="key.path=value")
+
+    listing = commands.add_parser("list", help="list registered models, methods, datasets and stage kinds")
+    listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages"])
+    return parser
+
+
+def _setup_logging(quiet: bool) -> None:
+    logger = logging.getLogger("ssl_kd")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[ssl-kd] %(message)s"))
+        handler.setLevel(logging.WARNING if quiet else logging.INFO)
+        logger.addHandler(handler)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ssl_kd.config import load_pipeline
+    from ssl_kd.scheduler import Scheduler
+
+    pipeline = load_pipeline(args.pipeline, args.overrides)
+    run_dir = args.run_dir or Path("runs") / pipeline.name
+    scheduler = Scheduler(pipeline, run_dir, args.from_stage)
+    if args.dry_run:
+        for name, action in scheduler.plan().items():
+            print(f"{name}: {action}")
+        return 0
+    _setup_logging(args.quiet)
+    scheduler.run()
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ssl_kd.config import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline, args.overrides)
+    stages = ", ".join(f"{s.name} ({s.kind})" for s in pipeline.stages)
+    print(f"{args.pipeline}: ok: pipeline {pipeline.name!r} with stages {stages}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ssl_kd.registry import DATASETS, METHODS, MODELS, STAGES, load_builtins
+
+    load_builtins()
+    registries = {"models": MODELS, "methods": METHODS, "datasets": DATASETS, "stages": STAGES}
+    for name, registry in registries.items():
+        if args.what in (None, name):
+            print(f"{name}:")
+            for key, item in registry.items():
+                doc = getattr(item, "build", item).__doc__ or ""
+                summary = doc.strip().splitlines()[0] if doc.strip() else ""
+                print(f"  {key:<22} {summary}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ssl-kd``; user errors print one line and exit with status 2."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    unknown = [arg for arg in extra if arg.startswith("-") or not hasattr(args, "overrides")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:  # overrides given after options: `run FILE --run-dir D a.b=1`
+        args.overrides = [*args.overrides, *extra]
+    handlers = {"run": _run, "validate": _validate, "list": _list}
+    try:
+        return handlers[args.command](args)
+    except SslKdError as err:
+        print(f"ssl-kd: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ssl-kd: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

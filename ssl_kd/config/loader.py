@@ -1,0 +1,236 @@
+"""Load a pipeline YAML file, apply ``key.path=value`` overrides and validate every stage.
+
+Pipeline file layout::
+
+    name: kd_digits
+    defaults:            # merged under every stage that has these keys; the stage's own values win
+      data: {name: digits}
+    stages:
+      - {name: teacher, kind: train, method: supervised, model: {arch: resnet18}}
+      - {name: distill, kind: train, method: hinton_kd, student: {arch: mobilenet_v2}, teacher: {from: teacher}}
+      - {name: probe, kind: probe, model: {from: distill}}
+
+Overrides address a stage by name (``distill.epochs=3``), the defaults (``defaults.data.batch_size=64``) or, with no
+prefix, every stage whose kind has that key (``student.arch=alexnet``, ``data.root=/data/ucf101``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ssl_kd.config.schema import StageConfig
+from ssl_kd.errors import ConfigError, did_you_mean
+from ssl_kd.registry import STAGES, load_builtins
+
+TOP_LEVEL_KEYS = ("name", "description", "defaults", "stages")
+
+
+@dataclass
+class Pipeline:
+    """A validated pipeline: its name, source file and ordered stage configs."""
+
+    name: str
+    path: Path
+    stages: list[StageConfig]
+
+    def stage(self, name: str) -> StageConfig:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise ConfigError(f"{self.path}: no stage named {name!r}{did_you_mean(name, self.stage_names)}")
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+
+def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
+    """Read, override and validate a pipeline file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``key.path=value`` strings; values are parsed as YAML scalars/lists.
+
+    Returns:
+        The validated pipeline.
+
+    Raises:
+        ConfigError: naming the file, the stage and the key, with the nearest valid key for unknown ones.
+    """
+    load_builtins()
+    path = Path(path)
+    raw = _read_yaml(path)
+    for override in overrides:
+        _apply_override(raw, override, path)
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: 'defaults' must be a mapping, got {type(defaults).__name__}")
+    stages = [_validate_stage(path, index, stage, defaults) for index, stage in enumerate(raw["stages"])]
+    _check_defaults_keys(path, defaults, stages)
+    pipeline = Pipeline(name=str(raw["name"]), path=path, stages=stages)
+    _check_references(pipeline)
+    return pipeline
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"pipeline file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a pipeline file is a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(f"{path}: unknown top-level key {key!r}{did_you_mean(str(key), TOP_LEVEL_KEYS)}")
+    for key in ("name", "stages"):
+        if key not in raw:
+            raise ConfigError(f"{path}: missing top-level key {key!r}")
+    if not isinstance(raw["stages"], list) or not raw["stages"]:
+        raise ConfigError(f"{path}: 'stages' must be a non-empty list of stage mappings")
+    for index, stage in enumerate(raw["stages"]):
+        if not isinstance(stage, dict) or "name" not in stage:
+            raise ConfigError(f"{path}: stage #{index + 1} must be a mapping with a 'name'")
+    return raw
+
+
+def stage_class(raw_stage: dict[str, Any]) -> type[StageConfig]:
+    """The config class of a raw stage mapping, chosen by its ``kind`` (default ``train``)."""
+    return STAGES.get(str(raw_stage.get("kind", "train"))).config_class_for(raw_stage)
+
+
+def _apply_override(raw: dict[str, Any], override: str, path: Path) -> None:
+    key, sep, text = override.partition("=")
+    keys = key.strip().split(".")
+    if not sep or not all(keys):
+        raise ConfigError(f"override {override!r} is not of the form key.path=value")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    stages = {str(stage["name"]): stage for stage in raw["stages"]}
+    if keys[0] in ("name", "description"):
+        raw[keys[0]] = value
+    elif keys[0] == "defaults":
+        _set_nested(raw.setdefault("defaults", {}), keys[1:], value, override)
+    elif keys[0] in stages:
+        _set_nested(stages[keys[0]], keys[1:], value, override)
+    else:
+        targets = [stage for stage in raw["stages"] if keys[0] in stage_class(stage).model_fields]
+        if not targets:
+            known = set(stages) | {"defaults", "name"}
+            for stage in raw["stages"]:
+                known |= set(stage_class(stage).model_fields)
+            raise ConfigError(
+                f"override {override!r}: no stage of {path} has a key {keys[0]!r}{did_you_mean(keys[0], known)}"
+            )
+        for stage in targets:
+            _set_nested(stage, keys, value, override)
+
+
+def _set_nested(target: dict[str, Any], keys: list[str], value: Any, override: str) -> None:
+    if not keys:
+        raise ConfigError(f"override {override!r} names a stage but no key inside it")
+    for key in keys[:-1]:
+        child = target.get(key)
+        if child is None:
+            child = target[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {key!r} is a {type(child).__name__}, not a mapping")
+        target = child
+    target[keys[-1]] = value
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = copy.deepcopy(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(merged.get(key), value)
+        return merged
+    return copy.deepcopy(base) if override is None else override
+
+
+def _validate_stage(path: Path, index: int, raw_stage: dict[str, Any], defaults: dict) -> StageConfig:
+    name = str(raw_stage["name"])
+    where = f"{path}: stage {name!r}"
+    try:
+        cls = stage_class(raw_stage)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    merged = {key: copy.deepcopy(value) for key, value in defaults.items() if key in cls.model_fields}
+    merged = _deep_merge(merged, raw_stage)
+    try:
+        return cls.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError("\n".join(_describe_error(where, cls, e) for e in err.errors())) from None
+
+
+def _describe_error(where: str, cls: type[BaseModel], error: dict[str, Any]) -> str:
+    loc = [part for part in error["loc"] if isinstance(part, str)]
+    dotted = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        valid = _fields_at(cls, loc[:-1])
+        return f"{where}: unknown key {dotted!r}{did_you_mean(loc[-1], valid)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{where}: missing key {dotted!r}"
+    shown = f" (got {error['input']!r})" if not isinstance(error.get("input"), dict) else ""
+    return f"{where}: {dotted or 'stage'}: {message}{shown}"
+
+
+def _fields_at(cls: type[BaseModel], loc: list[str]) -> list[str]:
+    """Valid keys of the nested schema reached by following ``loc`` from ``cls``."""
+    for part in loc:
+        field = cls.model_fields.get(part)
+        nested = _model_in(field.annotation) if field is not None else None
+        if nested is None:
+            return []
+        cls = nested
+    return [field.alias or name for name, field in cls.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, UnionType):
+        for arg in get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _check_defaults_keys(path: Path, defaults: dict[str, Any], stages: list[StageConfig]) -> None:
+    known = set()
+    for stage in stages:
+        known |= set(type(stage).model_fields)
+    for key in defaults:
+        if key not in known:
+            raise ConfigError(f"{path}: defaults: no stage uses key {key!r}{did_you_mean(str(key), known)}")
+
+
+def _check_references(pipeline: Pipeline) -> None:
+    seen: dict[str, StageConfig] = {}
+    for stage in pipeline.stages:
+        if stage.name in seen:
+            raise ConfigError(f"{pipeline.path}: two stages are named {stage.name!r}")
+        for field_name, target in stage.references().items():
+            where = f"{pipeline.path}: stage {stage.name!r}: {field_name}.from"
+            if target not in seen:
+                later = target in pipeline.stage_names
+                reason = "comes later; a stage can only use earlier stages" if later else "is not a stage"
+                hint = "" if later else did_you_mean(target, seen)
+                raise ConfigError(f"{where}: {target!r} {reason}{hint}")
+            provides = STAGES.get(seen[target].kind).provides
+            if "model" not in provides:
+                raise ConfigError(f"{where}: stage {target!r} ({seen[target].kind}) provides no model")
+        seen[stage.name] = stage

@@ -1,0 +1,145 @@
+"""Typed schemas for pipeline stages. Unknown keys are errors (``extra="forbid"``).
+
+A stage kind or a method extends :class:`StageConfig` / :class:`TrainStageConfig` with its own fields; the loader
+picks the class from the stage's ``kind`` (and ``method`` for training stages) through the registries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ssl_kd.registry import DATASETS, MODELS
+
+
+class Strict(BaseModel):
+    """Base schema: unknown keys are rejected and values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+
+class DataConfig(Strict):
+    """Which dataset a stage reads and how it is batched and augmented."""
+
+    name: str = Field("digits", description="dataset registry key (`ssl-kd list datasets`)")
+    root: Path | None = Field(None, description="local dataset path; the embedded digits need none")
+    image_size: int = Field(32, ge=8, description="square input size in pixels")
+    augment: Literal["none", "light", "standard"] = Field(
+        "light", description="none; light = small affine jitter (digits); standard = crop + flip (photos)"
+    )
+    batch_size: int = Field(128, ge=1)
+    eval_batch_size: int = Field(512, ge=1)
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (results do not depend on it)")
+    train_per_class: int | None = Field(
+        None, ge=1, description="keep only this many labelled training images per class (low-data regimes)"
+    )
+    subset_seed: int = Field(0, description="seed of the train_per_class draw")
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        DATASETS.get(name)
+        return name
+
+    @model_validator(mode="after")
+    def _root_exists(self) -> DataConfig:
+        if self.root is None and DATASETS.get(self.name).requires_root:
+            raise ValueError(f"dataset {self.name!r} needs data.root (a local path; nothing is downloaded)")
+        if self.root is not None and not self.root.exists():
+            raise ValueError(f"data.root {str(self.root)!r} does not exist")
+        return self
+
+
+class EngineConfig(Strict):
+    """Training-engine settings shared by every training stage."""
+
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
+    amp: Literal["off", "auto", "bf16", "fp16"] = Field(
+        "off", description="mixed precision; auto = bf16 where supported, else fp16 on CUDA"
+    )
+    channels_last: bool = False
+    grad_clip: float | None = Field(None, gt=0, description="max global gradient norm")
+    seed: int = 0
+    deterministic: bool = Field(False, description="torch.use_deterministic_algorithms(True)")
+    checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
+    log_every: int = Field(10, ge=1, description="steps between loss syncs (NaN check, progress, TensorBoard)")
+    eval_every: int = Field(0, ge=0, description="epochs between test evaluations (0: only at the end)")
+    progress: bool = True
+    tensorboard: bool = True
+
+    # Settings that change where or how visibly a stage runs, not what it computes.
+    NON_SEMANTIC: ClassVar[tuple[str, ...]] = (
+        "device",
+        "checkpoint_every",
+        "log_every",
+        "progress",
+        "tensorboard",
+    )
+
+
+class OptimConfig(Strict):
+    """Optimiser and learning-rate schedule (per-step, with linear warmup)."""
+
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(5e-4, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0)
+    milestones: list[float] = Field(default_factory=list, description="epochs where a step schedule decays")
+    gamma: float = Field(0.1, gt=0, description="step-schedule decay factor")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
+
+
+class ModelSpec(Strict):
+    """A model: a fresh ``arch`` or the output model of an earlier stage (``from: STAGE``)."""
+
+    arch: str | None = None
+    from_: str | None = Field(None, alias="from", description="name of an earlier stage whose model to load")
+    options: dict[str, Any] = Field(default_factory=dict, description="architecture options, e.g. stem")
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, arch: str | None) -> str | None:
+        if arch is not None:
+            MODELS.get(arch)
+        return arch
+
+    @model_validator(mode="after")
+    def _arch_or_from(self) -> ModelSpec:
+        if (self.arch is None) == (self.from_ is None):
+            raise ValueError("give exactly one of 'arch' (a new model) or 'from' (an earlier stage's model)")
+        if self.from_ is not None and self.options:
+            raise ValueError("'options' only apply to a new 'arch', not to a model loaded 'from' a stage")
+        return self
+
+
+class StageConfig(Strict):
+    """Fields every stage has. Subclasses add their own."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="stage name: letters, digits, _ and -")
+    kind: str
+
+    def references(self) -> dict[str, str]:
+        """Map of config field -> the earlier stage whose output that field uses."""
+        refs = {}
+        for field_name in type(self).model_fields:
+            value = getattr(self, field_name)
+            if isinstance(value, ModelSpec) and value.from_ is not None:
+                refs[field_name] = value.from_
+        return refs
+
+
+class TrainStageConfig(StageConfig):
+    """A training stage: a registered method trained by the shared engine."""
+
+    kind: Literal["train"] = "train"
+    method: str
+    epochs: int = Field(10, ge=1)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)

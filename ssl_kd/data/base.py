@@ -1,0 +1,78 @@
+"""What every image dataset builder returns, and how builders register themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from ssl_kd.registry import DATASETS
+
+
+class ImageSource(Protocol):
+    """An indexable set of raw images: ``source[i] -> (image, label)``.
+
+    ``image`` is a uint8 ``(C, H, W)`` tensor or a file path (decoded lazily; see :mod:`ssl_kd.data.folder`).
+    """
+
+    targets: Sequence[int]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[Any, int]: ...
+
+
+@dataclass
+class ImageSplits:
+    """A dataset's fixed train and test splits plus what transforms need to know."""
+
+    train: ImageSource
+    test: ImageSource
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    class_names: list[str]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its builder and whether it needs ``data.root``."""
+
+    build: Callable[..., ImageSplits]
+    requires_root: bool
+
+
+def register_dataset(key: str, requires_root: bool) -> Callable[[Callable], Callable]:
+    """Register ``build(root, image_size) -> ImageSplits`` under ``key``."""
+
+    def add(build: Callable[..., ImageSplits]) -> Callable[..., ImageSplits]:
+        DATASETS.register(key)(DatasetEntry(build=build, requires_root=requires_root))
+        return build
+
+    return add
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of a uint8 ``(N, C, H, W)`` tensor, in 0..1 units."""
+    values = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
+    return tuple(values.mean(1).tolist()), tuple(values.std(1).tolist())
+
+
+class TensorImages:
+    """An in-memory image source over a uint8 ``(N, C, H, W)`` tensor and integer labels."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = images
+        self.labels = labels
+        self.targets = labels.tolist()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], self.targets[index]
+
+    def subset(self, indices: torch.Tensor) -> TensorImages:
+        return TensorImages(self.images[indices], self.labels[indices])

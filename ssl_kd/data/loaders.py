@@ -1,0 +1,194 @@
+"""DataLoaders whose augmentations and order are a pure function of (seed, epoch, position).
+
+Every training sample carries its own seed, drawn from a generator seeded by ``(seed, epoch)``; its random
+augmentation is computed under that seed. The order and the augmentations are therefore the same whether the
+loader runs in the main process or in workers, and a run resumed in the middle of an epoch sees exactly the batches
+an uninterrupted run would have seen. Undecodable files are skipped, and their names travel with the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ssl_kd.config.schema import DataConfig
+from ssl_kd.data.base import ImageSource, ImageSplits
+from ssl_kd.errors import DataError
+from ssl_kd.registry import DATASETS
+
+EPOCH_STRIDE = 1_000_003
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Marker for a sample whose file could not be decoded."""
+
+    name: str
+    reason: str
+
+
+class SubsetSource:
+    """The samples of ``source`` at ``indices``."""
+
+    def __init__(self, source: ImageSource, indices: list[int]) -> None:
+        self.source = source
+        self.indices = indices
+        self.targets = [source.targets[i] for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        return self.source[self.indices[index]]
+
+
+def per_class_subset(source: ImageSource, per_class: int, seed: int) -> SubsetSource:
+    """A random subset with at most ``per_class`` samples of each class, deterministic in ``seed``."""
+    targets = torch.as_tensor(list(source.targets))
+    generator = torch.Generator().manual_seed(seed)
+    keep = []
+    for label in targets.unique().tolist():
+        members = (targets == label).nonzero().flatten()
+        keep.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return SubsetSource(source, sorted(torch.cat(keep).tolist()))
+
+
+def decode_image(path: Path) -> Image.Image:
+    """Open an image file as RGB."""
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+class TransformedImages(Dataset):
+    """Applies ``transform`` to a source. Items are indices or ``(index, seed)`` pairs (seeded augmentation)."""
+
+    def __init__(self, source: ImageSource, transform: Callable[[Any], Any]) -> None:
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, int] | Skipped:
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        image, label = self.source[index]
+        if isinstance(image, Path):
+            try:
+                image = decode_image(image)
+            except (OSError, UnidentifiedImageError, ValueError) as err:
+                return Skipped(str(image), f"{type(err).__name__}: {err}")
+        if seed is None:
+            return self.transform(image), label
+        # Seed only the CPU generator the transforms draw from (torch.manual_seed would also touch CUDA and
+        # costs ~80 us), and restore it afterwards so the caller's random stream is unchanged.
+        generator = torch.default_generator
+        saved = generator.get_state()
+        generator.manual_seed(seed)
+        try:
+            return self.transform(image), label
+        finally:
+            generator.set_state(saved)
+
+
+def collate(samples: list[tuple[Any, int] | Skipped]) -> tuple[Any, torch.Tensor, list[str]]:
+    """Stack images and labels; skipped samples are dropped and their names returned third."""
+    kept = [s for s in samples if not isinstance(s, Skipped)]
+    skipped = [f"{s.name} ({s.reason})" for s in samples if isinstance(s, Skipped)]
+    if not kept:
+        return torch.empty(0), torch.empty(0, dtype=torch.int64), skipped
+    images = torch.utils.data.default_collate([s[0] for s in kept])
+    return images, torch.as_tensor([s[1] for s in kept]), skipped
+
+
+class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Shuffled batches of ``(index, sample_seed)`` pairs that can start at any batch of any epoch.
+
+    Incomplete final batches are dropped (BatchNorm needs full batches); the batch size shrinks to the dataset
+    size for tiny datasets. ``rank``/``world_size`` shard every batch position across processes.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if num_samples < world_size:
+            raise DataError(f"{num_samples} training samples cannot be split over {world_size} processes")
+        self.num_samples = num_samples
+        self.batch_size = min(batch_size, num_samples // world_size)
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.start_batch = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.num_samples // (self.batch_size * self.world_size)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Select the epoch to iterate and the batch to start from (for resuming)."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start_batch
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        generator = torch.Generator().manual_seed(self.seed * EPOCH_STRIDE + self.epoch)
+        order = torch.randperm(self.num_samples, generator=generator)
+        seeds = torch.randint(0, 2**62, (self.num_samples,), generator=generator)
+        global_batch = self.batch_size * self.world_size
+        for batch in range(self.start_batch, self.batches_per_epoch):
+            window = slice(batch * global_batch + self.rank, (batch + 1) * global_batch, self.world_size)
+            yield list(zip(order[window].tolist(), seeds[window].tolist(), strict=True))
+
+
+def load_splits(cfg: DataConfig) -> ImageSplits:
+    """Build the dataset named by ``cfg`` (with the ``train_per_class`` subset applied)."""
+    entry = DATASETS.get(cfg.name)
+    if entry.requires_root and cfg.root is None:
+        raise DataError(f"dataset {cfg.name!r} needs data.root (a local path; nothing is downloaded)")
+    if cfg.root is not None and not Path(cfg.root).exists():
+        raise DataError(f"dataset {cfg.name!r}: data.root {str(cfg.root)!r} does not exist")
+    splits = entry.build(root=cfg.root, image_size=cfg.image_size)
+    if cfg.train_per_class is not None:
+        splits.train = per_class_subset(splits.train, cfg.train_per_class, cfg.subset_seed)
+    return splits
+
+
+def _loader_options(cfg: DataConfig, pin_memory: bool) -> dict[str, Any]:
+    workers = cfg.num_workers
+    return {
+        "num_workers": workers,
+        "collate_fn": collate,
+        "pin_memory": pin_memory,
+        "persistent_workers": workers > 0,
+        "prefetch_factor": 4 if workers > 0 else None,
+    }
+
+
+def train_loader(
+    source: ImageSource,
+    transform: Callable[[Any], Any],
+    cfg: DataConfig,
+    seed: int,
+    pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[DataLoader, ResumableBatchSampler]:
+    """A resumable, seeded training loader and its batch sampler."""
+    sampler = ResumableBatchSampler(len(source), cfg.batch_size, seed, rank, world_size)
+    dataset = TransformedImages(source, transform)
+    return DataLoader(dataset, batch_sampler=sampler, **_loader_options(cfg, pin_memory)), sampler
+
+
+def eval_loader(
+    source: ImageSource, transform: Callable[[Any], Any], cfg: DataConfig, pin_memory: bool = False
+) -> DataLoader:
+    """A sequential, unshuffled loader over ``source`` with ``cfg.eval_batch_size``."""
+    dataset = TransformedImages(source, transform)
+    options = _loader_options(cfg, pin_memory) | {"persistent_workers": False}
+    return DataLoader(dataset, batch_size=cfg.eval_batch_size, shuffle=False, **options)

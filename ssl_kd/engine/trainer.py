@@ -1,0 +1,291 @@
+"""The training engine shared by every training stage.
+
+Owns device placement, mixed precision, channels_last, the optimiser and per-step schedule, gradient clipping,
+checkpointing (every ``checkpoint_every`` steps and at the end, atomically), exact resumption, the progress bar,
+TensorBoard scalars and the NaN/inf guard. Loss values stay on the device between log intervals: the only host
+syncs are every ``log_every`` steps, before a checkpoint and at the end of an epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ssl_kd.config.schema import TrainStageConfig
+from ssl_kd.data.loaders import ResumableBatchSampler
+from ssl_kd.engine.checkpoint import atomic_save, atomic_write_json, load_checkpoint
+from ssl_kd.engine.device import amp_dtype, step_seed
+from ssl_kd.engine.optim import build_optimizer, lr_factor
+from ssl_kd.errors import TrainingDiverged
+from ssl_kd.methods.base import Method
+
+Evaluate = Callable[[], dict[str, float]]
+
+
+class Trainer:
+    """Optimises ``method`` for ``cfg.epochs`` epochs of ``loader``, resuming from ``stage_dir`` if possible.
+
+    Args:
+        method: the method (models + losses) to train.
+        cfg: the training stage's config.
+        loader: training loader built on ``sampler``.
+        sampler: the resumable batch sampler behind ``loader``.
+        stage_dir: where ``checkpoints/last.pt``, ``history.json`` and ``tb/`` go.
+        fingerprint: the stage's config fingerprint; a checkpoint with another fingerprint is not resumed.
+        device: where to train.
+        log: the stage's logger.
+        evaluate: optional callback returning test metrics, run every ``engine.eval_every`` epochs.
+    """
+
+    def __init__(
+        self,
+        method: Method,
+        cfg: TrainStageConfig,
+        loader: DataLoader,
+        sampler: ResumableBatchSampler,
+        stage_dir: Path,
+        fingerprint: str,
+        device: torch.device,
+        log: logging.Logger,
+        evaluate: Evaluate | None = None,
+    ) -> None:
+        self.method = method
+        self.cfg = cfg
+        self.engine = cfg.engine
+        self.loader = loader
+        self.sampler = sampler
+        self.stage_dir = stage_dir
+        self.checkpoint_path = stage_dir / "checkpoints" / "last.pt"
+        self.fingerprint = fingerprint
+        self.device = device
+        self.log = log
+        self.evaluate = evaluate
+        self.dtype = amp_dtype(self.engine.amp, device)
+        self.memory_format = torch.channels_last if self.engine.channels_last else torch.preserve_format
+        self.method.to(device=device, memory_format=self.memory_format)
+        self.optimizer = build_optimizer(method.trainable_named_parameters(), cfg.optim)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+        self.steps_per_epoch = sampler.batches_per_epoch
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.skipped: list[str] = []
+        self.epoch_sums: dict[str, float] = {}
+        self.epoch_steps = 0
+        self.last_good_step = 0
+        self.images_per_s = 0.0
+        self.data_wait_frac = 0.0
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end (or resume to the end) and return the final training metrics."""
+        self._resume()
+        writer = self._tensorboard()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc=self.cfg.name,
+            unit="step",
+            dynamic_ncols=True,
+            disable=None if self.engine.progress else True,
+        )
+        try:
+            while self.step < self.total_steps:
+                self._run_epoch(bar, writer)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        self._save_checkpoint()
+        last = self.history[-1] if self.history else {}
+        return {
+            "train_loss": last.get("loss", math.nan),
+            "steps": self.step,
+            "skipped_samples": len(self.skipped),
+        }
+
+    def _run_epoch(self, bar: tqdm, writer: Any) -> None:
+        epoch, start_batch = divmod(self.step, self.steps_per_epoch)
+        self.sampler.set_epoch(epoch, start_batch)
+        self.method.train()
+        window: dict[str, torch.Tensor] = {}
+        window_steps, window_images = 0, 0
+        window_start, data_wait = time.perf_counter(), 0.0
+        fetch_start = time.perf_counter()
+        for images, labels, skipped in self.loader:
+            data_wait += time.perf_counter() - fetch_start
+            if skipped:
+                self._record_skipped(skipped)
+            if images.shape[0] == 0:  # every file of the batch was undecodable
+                self.step += 1
+                bar.update(1)
+                continue
+            terms = self._train_step(images, labels)
+            for name, value in terms.items():
+                window[name] = window.get(name, 0) + value.detach().float()
+            window_steps += 1
+            window_images += images.shape[0]
+            self.step += 1
+            bar.update(1)
+            end_of_epoch = self.step % self.steps_per_epoch == 0
+            if self.step % self.engine.log_every == 0 or end_of_epoch or self._checkpoint_due():
+                elapsed = time.perf_counter() - window_start
+                self._flush(window, window_steps, window_images / elapsed, data_wait / elapsed, bar, writer)
+                window, window_steps, window_images = {}, 0, 0
+                window_start, data_wait = time.perf_counter(), 0.0
+            if self._checkpoint_due() and not end_of_epoch:
+                self._save_checkpoint()
+            fetch_start = time.perf_counter()
+        self._end_epoch(epoch, writer)
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        torch.manual_seed(step_seed(self.engine.seed, self.step))
+        factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base_lr * factor
+        images = images.to(self.device, non_blocking=True)
+        if images.ndim == 4:
+            images = images.contiguous(memory_format=self.memory_format)
+        labels = labels.to(self.device, non_blocking=True)
+        autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else nullcontext()
+        with autocast:
+            terms = self.method.training_step(images, labels)
+        loss = torch.stack([value.float() for value in terms.values()]).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.engine.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.engine.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.method.on_step_end(self.step)
+        return {"loss": loss, **terms}
+
+    def _flush(
+        self,
+        window: dict[str, torch.Tensor],
+        steps: int,
+        images_per_s: float,
+        data_wait_frac: float,
+        bar: tqdm,
+        writer: Any,
+    ) -> None:
+        """Sync the window's loss sums to the host, check them, and log them."""
+        if not steps:
+            return
+        names = list(window)
+        sums = torch.stack([window[name] for name in names]).tolist()
+        means = {name: total / steps for name, total in zip(names, sums, strict=True)}
+        if not all(math.isfinite(value) for value in means.values()):
+            bad = ", ".join(f"{n}={v}" for n, v in means.items() if not math.isfinite(v))
+            raise TrainingDiverged(
+                f"stage {self.cfg.name!r}: loss became non-finite ({bad}) between steps "
+                f"{self.step - steps + 1} and {self.step}; stopped. The last good checkpoint "
+                f"(step {self.last_good_step}) is kept in {self.checkpoint_path}. Try a lower optim.lr, "
+                "engine.grad_clip, or engine.amp=off."
+            )
+        for name, total in zip(names, sums, strict=True):
+            self.epoch_sums[name] = self.epoch_sums.get(name, 0.0) + total
+        self.epoch_steps += steps
+        lr = self.optimizer.param_groups[0]["lr"]
+        bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", img_s=f"{images_per_s:.0f}")
+        if writer is not None:
+            for name, value in means.items():
+                writer.add_scalar(f"train/{name}", value, self.step)
+            writer.add_scalar("train/lr", lr, self.step)
+            writer.add_scalar("train/images_per_s", images_per_s, self.step)
+            writer.add_scalar("train/data_wait_frac", data_wait_frac, self.step)
+        self.images_per_s = images_per_s
+        self.data_wait_frac = data_wait_frac
+
+    def _end_epoch(self, epoch: int, writer: Any) -> None:
+        self.method.on_epoch_end(epoch)
+        record: dict[str, float] = {"epoch": epoch + 1, "step": self.step}
+        record |= {name: total / max(1, self.epoch_steps) for name, total in self.epoch_sums.items()}
+        record |= {
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": self.images_per_s,
+            "data_wait_frac": self.data_wait_frac,
+        }
+        every = self.engine.eval_every
+        if self.evaluate is not None and every and (epoch + 1) % every == 0 and self.step < self.total_steps:
+            evaluation = self.evaluate()
+            self.method.train()
+            record |= evaluation
+            if writer is not None:
+                for name, value in evaluation.items():
+                    writer.add_scalar(f"eval/{name}", value, self.step)
+        self.history.append(record)
+        self.epoch_sums, self.epoch_steps = {}, 0
+        terms = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "step"))
+        self.log.info("epoch %d/%d step %d: %s", epoch + 1, self.cfg.epochs, self.step, terms)
+        atomic_write_json(self.stage_dir / "history.json", self.history)
+        if self.step < self.total_steps:
+            self._save_checkpoint()
+
+    def _checkpoint_due(self) -> bool:
+        return self.step % self.engine.checkpoint_every == 0
+
+    def _save_checkpoint(self) -> None:
+        atomic_save(
+            {
+                "fingerprint": self.fingerprint,
+                "step": self.step,
+                "method": self.method.trainable_state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "history": self.history,
+                "epoch_sums": self.epoch_sums,
+                "epoch_steps": self.epoch_steps,
+                "skipped": self.skipped,
+                "rng": torch.get_rng_state(),
+            },
+            self.checkpoint_path,
+        )
+        self.last_good_step = self.step
+
+    def _resume(self) -> None:
+        if not self.checkpoint_path.is_file():
+            return
+        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        if state.get("fingerprint") != self.fingerprint:
+            self.log.warning("ignoring %s: it was written by a different config", self.checkpoint_path)
+            return
+        self.method.load_trainable_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"].cpu())
+        self.step = self.last_good_step = state["step"]
+        self.history = state["history"]
+        self.epoch_sums, self.epoch_steps = state["epoch_sums"], state["epoch_steps"]
+        self.skipped = state["skipped"]
+        epoch, batch = divmod(self.step, self.steps_per_epoch)
+        self.log.info(
+            "resuming from checkpoint at step %d of %d (epoch %d, batch %d)",
+            self.step,
+            self.total_steps,
+            epoch + 1,
+            batch,
+        )
+
+    def _record_skipped(self, names: list[str]) -> None:
+        for name in names:
+            self.log.warning("skipped undecodable sample: %s", name)
+        self.skipped.extend(names)
+
+    def _tensorboard(self) -> Any:
+        if not self.engine.tensorboard:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.stage_dir / "tb"), purge_step=self.step or None)

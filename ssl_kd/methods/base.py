@@ -1,0 +1,86 @@
+"""The method interface: a method wires models to losses and returns named, weighted loss terms.
+
+The engine (:mod:`ssl_kd.engine.trainer`) owns everything else: devices, precision, optimiser, schedule,
+checkpoints, logging. A new method is one module defining a config class and a :class:`Method` subclass,
+registered with :func:`register_method`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from ssl_kd.config.schema import ModelSpec, TrainStageConfig
+from ssl_kd.models import BackboneModel
+from ssl_kd.registry import METHODS
+
+
+@dataclass
+class MethodEnv:
+    """What a method may ask of the stage that runs it."""
+
+    num_classes: int
+    load_model: Callable[[ModelSpec, int], BackboneModel]
+    """``load_model(spec, num_classes)``: a new ``arch`` or an earlier stage's model."""
+
+
+class Method(nn.Module):
+    """Base class of training methods."""
+
+    config_class: ClassVar[type[TrainStageConfig]]
+
+    def __init__(self, cfg: TrainStageConfig, env: MethodEnv) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.env = env
+        self._frozen: list[str] = []
+
+    def freeze(self, name: str) -> None:
+        """Keep submodule ``name`` in eval mode without gradients; it is left out of checkpoints."""
+        module = getattr(self, name)
+        module.eval()
+        module.requires_grad_(False)
+        self._frozen.append(name)
+
+    def train(self, mode: bool = True) -> Method:
+        super().train(mode)
+        for name in self._frozen:
+            getattr(self, name).eval()
+        return self
+
+    def trainable_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((name, p) for name, p in self.named_parameters() if p.requires_grad)
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """The state to checkpoint: everything but frozen submodules (those are rebuilt from their source)."""
+        prefixes = tuple(f"{name}." for name in self._frozen)
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(prefixes)}
+
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
+        prefixes = tuple(f"{name}." for name in self._frozen)
+        result = self.load_state_dict(state, strict=False)
+        missing = [key for key in result.missing_keys if not key.startswith(prefixes)]
+        if missing or result.unexpected_keys:
+            raise RuntimeError(f"checkpoint does not fit: missing {missing}, unexpected {result.unexpected_keys}")
+
+    def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """Return the weighted loss terms of one batch; the engine optimises their sum."""
+        raise NotImplementedError
+
+    def output_model(self) -> BackboneModel:
+        """The model this stage hands to later stages (e.g. the student)."""
+        raise NotImplementedError
+
+    def on_step_end(self, step: int) -> None:
+        """Hook after each optimiser step (momentum encoders, queues)."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Hook after each epoch (snapshots of earlier predictions)."""
+
+
+def register_method(key: str) -> Callable[[type[Method]], type[Method]]:
+    """Register a :class:`Method` subclass under ``key`` (the stage's ``method:`` value)."""
+    return METHODS.register(key)

@@ -1,0 +1,64 @@
+"""Hinton knowledge distillation from a frozen teacher. METHODS.md §15 [verified: loss in others' code]."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor
+
+from ssl_kd.config.schema import ModelSpec, TrainStageConfig
+from ssl_kd.losses import SoftTargetKL
+from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.models import BackboneModel
+
+
+class HintonKDConfig(TrainStageConfig):
+    """``method: hinton_kd``. Defaults: tau = 4, ce_weight = kd_weight = 1 (as in SOKD's configs/sokd.yaml)."""
+
+    method: Literal["hinton_kd"] = "hinton_kd"
+    student: ModelSpec
+    teacher: ModelSpec
+    tau: float = Field(4.0, gt=0, description="softmax temperature")
+    weighting: Literal["sum", "convex"] = Field(
+        "sum", description="sum: ce_weight*CE + kd_weight*KD; convex: (1-alpha)*CE + alpha*KD"
+    )
+    ce_weight: float = Field(1.0, ge=0)
+    kd_weight: float = Field(1.0, ge=0)
+    alpha: float = Field(0.9, ge=0, le=1, description="KD share when weighting=convex")
+
+
+@register_method("hinton_kd")
+class HintonKD(Method):
+    """L = w_ce * CE(z_s, y) + w_kd * tau^2 * KL(softmax(z_t/tau) || softmax(z_s/tau)).
+
+    Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv 1503.02531. The teacher is frozen
+    in eval mode and runs without gradients; with ``weighting: convex`` the weights are (1 - alpha, alpha).
+    """
+
+    config_class = HintonKDConfig
+
+    def __init__(self, cfg: HintonKDConfig, env: MethodEnv) -> None:
+        super().__init__(cfg, env)
+        self.student = env.load_model(cfg.student, env.num_classes)
+        self.teacher = env.load_model(cfg.teacher, env.num_classes)
+        self.freeze("teacher")
+        self.soft_target = SoftTargetKL(cfg.tau)
+        if cfg.weighting == "convex":
+            self.ce_weight, self.kd_weight = 1.0 - cfg.alpha, cfg.alpha
+        else:
+            self.ce_weight, self.kd_weight = cfg.ce_weight, cfg.kd_weight
+
+    def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        with torch.no_grad():
+            teacher_logits = self.teacher(images)
+        student_logits = self.student(images)
+        return {
+            "ce": self.ce_weight * F.cross_entropy(student_logits, labels),
+            "kd": self.kd_weight * self.soft_target(student_logits, teacher_logits),
+        }
+
+    def output_model(self) -> BackboneModel:
+        return self.student

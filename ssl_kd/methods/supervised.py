@@ -1,0 +1,39 @@
+"""Supervised training with cross-entropy: teachers, and the student-alone baseline."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor
+
+from ssl_kd.config.schema import ModelSpec, TrainStageConfig
+from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.models import BackboneModel
+
+
+class SupervisedConfig(TrainStageConfig):
+    """``method: supervised``: one model trained with (optionally label-smoothed) cross-entropy."""
+
+    method: Literal["supervised"] = "supervised"
+    model: ModelSpec
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+
+@register_method("supervised")
+class Supervised(Method):
+    """L = CE(z, y), with label smoothing ``label_smoothing``."""
+
+    config_class = SupervisedConfig
+
+    def __init__(self, cfg: SupervisedConfig, env: MethodEnv) -> None:
+        super().__init__(cfg, env)
+        self.model = env.load_model(cfg.model, env.num_classes)
+
+    def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        logits = self.model(images)
+        return {"ce": F.cross_entropy(logits, labels, label_smoothing=self.cfg.label_smoothing)}
+
+    def output_model(self) -> BackboneModel:
+        return self.model

@@ -1,0 +1,216 @@
+"""The stage scheduler: runs a pipeline's stages in order, skipping, resuming or rerunning each.
+
+Each stage has a fingerprint: a hash of its validated config (minus settings that do not change results, such as
+the device or progress bars) and of the fingerprints of the stages it takes outputs from. In ``RUN_DIR/<stage>/``:
+
+- ``state.json``: ``running`` or ``complete``, with the fingerprint it was run under;
+- ``config.yaml``: the exact config it ran with; ``log.txt``; ``metrics.json`` when complete;
+- whatever the stage writes (``model.pt``, ``checkpoints/last.pt``, ``features/``, ``tb/`` ...).
+
+On a rerun a stage is *skipped* when complete under the same fingerprint, *resumed* from its last checkpoint when
+it was interrupted under the same fingerprint, and otherwise *run* afresh (its previous folder is kept as
+``<stage>.previous``). A changed stage changes the fingerprints of the stages that use it, so they rerun too.
+``from_stage`` forces that stage and every later one to run afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from ssl_kd.config.loader import Pipeline
+from ssl_kd.config.schema import EngineConfig, StageConfig
+from ssl_kd.engine.checkpoint import atomic_write_json
+from ssl_kd.errors import ConfigError, did_you_mean
+from ssl_kd.registry import STAGES
+from ssl_kd.stages.base import StageContext
+
+LOGGER_NAME = "ssl_kd"
+NON_SEMANTIC_DATA = ("num_workers",)
+
+
+@dataclass
+class StageOutcome:
+    """How a stage went in this run."""
+
+    name: str
+    kind: str
+    action: str  # "skipped", "resumed" or "ran"
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def semantic_config(stage: StageConfig) -> dict[str, Any]:
+    """The part of a stage's config that determines its results."""
+    data = stage.model_dump(mode="json", by_alias=True)
+    engine = data.get("engine")
+    if isinstance(engine, dict):
+        for key in EngineConfig.NON_SEMANTIC:
+            engine.pop(key, None)
+    if isinstance(data.get("data"), dict):
+        for key in NON_SEMANTIC_DATA:
+            data["data"].pop(key, None)
+    return data
+
+
+def fingerprints(pipeline: Pipeline) -> dict[str, str]:
+    """Each stage's fingerprint: hash of its semantic config and of the fingerprints of its inputs."""
+    result: dict[str, str] = {}
+    for stage in pipeline.stages:
+        inputs = {name: result[name] for name in sorted(set(stage.references().values()))}
+        payload = json.dumps({"config": semantic_config(stage), "inputs": inputs}, sort_keys=True)
+        result[stage.name] = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return result
+
+
+class Scheduler:
+    """Runs ``pipeline`` in ``run_dir``.
+
+    Args:
+        pipeline: a validated pipeline.
+        run_dir: where stage folders and ``results.json`` go.
+        from_stage: force this stage and all later ones to rerun from scratch.
+    """
+
+    def __init__(self, pipeline: Pipeline, run_dir: Path, from_stage: str | None = None) -> None:
+        if from_stage is not None and from_stage not in pipeline.stage_names:
+            raise ConfigError(
+                f"--from {from_stage!r}: no such stage{did_you_mean(from_stage, pipeline.stage_names)}; "
+                f"stages: {', '.join(pipeline.stage_names)}"
+            )
+        self.pipeline = pipeline
+        self.run_dir = Path(run_dir)
+        self.from_index = pipeline.stage_names.index(from_stage) if from_stage else None
+        self.fingerprints = fingerprints(pipeline)
+        self.log = logging.getLogger(LOGGER_NAME)
+
+    def plan(self) -> dict[str, str]:
+        """What would happen to each stage: ``skip``, ``resume`` or ``run``."""
+        return {stage.name: self._decide(index, stage) for index, stage in enumerate(self.pipeline.stages)}
+
+    def run(self) -> list[StageOutcome]:
+        """Run the pipeline; write ``results.json`` and print the results table."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "pipeline.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "name": self.pipeline.name,
+                    "stages": [s.model_dump(mode="json", by_alias=True) for s in self.pipeline.stages],
+                },
+                sort_keys=False,
+            )
+        )
+        outcomes = [self._run_stage(index, stage) for index, stage in enumerate(self.pipeline.stages)]
+        results = {outcome.name: outcome.metrics for outcome in outcomes}
+        atomic_write_json(self.run_dir / "results.json", results)
+        print_results(outcomes, self.run_dir)
+        return outcomes
+
+    def _decide(self, index: int, stage: StageConfig) -> str:
+        if self.from_index is not None and index >= self.from_index:
+            return "run"
+        state = _read_json(self.run_dir / stage.name / "state.json")
+        if state.get("fingerprint") != self.fingerprints[stage.name]:
+            return "run"
+        if state.get("status") == "complete" and (self.run_dir / stage.name / "metrics.json").is_file():
+            return "skip"
+        return "resume"
+
+    def _run_stage(self, index: int, stage: StageConfig) -> StageOutcome:
+        stage_dir = self.run_dir / stage.name
+        decision = self._decide(index, stage)
+        if decision == "skip":
+            self.log.info("stage %s: skipped (complete, config unchanged)", stage.name)
+            metrics = _read_json(stage_dir / "metrics.json")
+            return StageOutcome(stage.name, stage.kind, "skipped", 0.0, metrics)
+        if decision == "run" and stage_dir.exists():
+            previous = self.run_dir / f"{stage.name}.previous"
+            shutil.rmtree(previous, ignore_errors=True)
+            stage_dir.rename(previous)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        fingerprint = self.fingerprints[stage.name]
+        (stage_dir / "config.yaml").write_text(
+            yaml.safe_dump(stage.model_dump(mode="json", by_alias=True), sort_keys=False)
+        )
+        atomic_write_json(
+            stage_dir / "state.json", {"status": "running", "fingerprint": fingerprint, "started": _now()}
+        )
+        handler = logging.FileHandler(stage_dir / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.log.addHandler(handler)
+        try:
+            verb = "resuming" if decision == "resume" else "running"
+            self.log.info("stage %s: %s (%s)", stage.name, verb, stage.kind)
+            start = time.perf_counter()
+            ctx = StageContext(self.run_dir, stage_dir, fingerprint, self.log)
+            metrics = STAGES.get(stage.kind)(stage, ctx).run()
+            seconds = time.perf_counter() - start
+            atomic_write_json(stage_dir / "metrics.json", metrics)
+            atomic_write_json(
+                stage_dir / "state.json",
+                {
+                    "status": "complete",
+                    "fingerprint": fingerprint,
+                    "finished": _now(),
+                    "seconds": round(seconds, 2),
+                },
+            )
+            self.log.info("stage %s: done in %.1f s", stage.name, seconds)
+        finally:
+            self.log.removeHandler(handler)
+            handler.close()
+        action = "resumed" if decision == "resume" else "ran"
+        return StageOutcome(stage.name, stage.kind, action, seconds, metrics)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+HEADLINE_METRICS = {
+    "test_top1": "test top-1",
+    "linear_top1": "linear",
+    "linear_top1_5shot": "5-shot",
+    "knn_top1": "kNN",
+    "raw_pixels_linear_top1_5shot": "pixels 5-shot",
+    "skipped_samples": "skipped",
+}
+
+
+def print_results(outcomes: list[StageOutcome], run_dir: Path) -> None:
+    """The end-of-run table: one row per stage with what happened and its headline metrics."""
+    table = Table(title=f"results: {run_dir / 'results.json'}")
+    for column in ("stage", "status", "time"):
+        table.add_column(column)
+    shown = [m for m in HEADLINE_METRICS if any(m in o.metrics for o in outcomes)]
+    for metric in shown:
+        table.add_column(HEADLINE_METRICS[metric], justify="right")
+    for outcome in outcomes:
+        values = [_format(outcome.metrics.get(metric)) for metric in shown]
+        table.add_row(outcome.name, outcome.action, f"{outcome.seconds:.0f} s", *values)
+    Console(file=sys.stdout, width=max(100, Console().width)).print(table)
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

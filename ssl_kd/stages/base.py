@@ -1,0 +1,79 @@
+"""The stage interface: a stage kind has a config class, declares what it provides, and runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ssl_kd.config.schema import ModelSpec, StageConfig
+from ssl_kd.engine.checkpoint import load_checkpoint
+from ssl_kd.errors import ConfigError, SslKdError
+from ssl_kd.models import BackboneModel, build_model
+from ssl_kd.registry import STAGES
+
+MODEL_FILE = "model.pt"
+
+
+@dataclass
+class StageContext:
+    """What the scheduler hands a stage: where to write, its fingerprint, and the run's other stages."""
+
+    run_dir: Path
+    stage_dir: Path
+    fingerprint: str
+    log: logging.Logger
+
+    def load_model(self, spec: ModelSpec, num_classes: int | None = None) -> BackboneModel:
+        """A new ``spec.arch`` model, or the model written by stage ``spec.from_`` (on the CPU).
+
+        Args:
+            spec: the model spec.
+            num_classes: classes the caller needs; a loaded model must have that many (None: any).
+        """
+        if spec.from_ is None:
+            return build_model(spec.arch, num_classes or 0, **spec.options)
+        model = load_stage_model(self.run_dir / spec.from_)
+        if num_classes is not None and model.num_classes != num_classes:
+            raise ConfigError(
+                f"stage {spec.from_!r} made a {model.num_classes}-class model; this stage's data has {num_classes}"
+            )
+        return model
+
+
+def load_stage_model(stage_dir: Path) -> BackboneModel:
+    """Rebuild and load the output model of a finished stage (``weights_only`` checkpoint)."""
+    path = stage_dir / MODEL_FILE
+    if not path.is_file():
+        raise SslKdError(f"{stage_dir} has no {MODEL_FILE}: run that stage first")
+    saved = load_checkpoint(path)
+    model = build_model(**saved["spec"])
+    model.load_state_dict(saved["state_dict"])
+    return model
+
+
+class Stage:
+    """Base class of stage kinds. Subclasses set ``config_class`` and ``provides`` and implement ``run``."""
+
+    config_class: ClassVar[type[StageConfig]]
+    provides: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, cfg: StageConfig, ctx: StageContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+
+    @classmethod
+    def config_class_for(cls, raw_stage: dict[str, Any]) -> type[StageConfig]:
+        """The schema of a raw stage mapping of this kind."""
+        return cls.config_class
+
+    def run(self) -> dict[str, Any]:
+        """Do the stage's work inside ``ctx.stage_dir`` and return its metrics."""
+        raise NotImplementedError
+
+
+def register_stage(kind: str) -> Callable[[type[Stage]], type[Stage]]:
+    """Register a :class:`Stage` subclass under ``kind`` (the stage's ``kind:`` value)."""
+    return STAGES.register(kind)

@@ -1,0 +1,122 @@
+"""Datasets: the fixed digits split, ImageFolder with corrupt files, CIFAR pickles, and seeded loaders."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssl_kd.config.schema import DataConfig
+from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
+from ssl_kd.data.loaders import ResumableBatchSampler
+from ssl_kd.errors import DataError
+
+
+def test_digits_split_is_fixed_and_documented() -> None:
+    splits = load_splits(DataConfig())
+    assert (len(splits.train), len(splits.test), splits.num_classes) == (1347, 450, 10)
+    image, label = splits.train[0]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.uint8 and 0 <= label < 10
+    again = load_splits(DataConfig())
+    assert torch.equal(splits.test.images, again.test.images)
+    assert min(np.bincount(splits.test.targets)) >= 43  # stratified: about 45 per class
+
+
+def test_train_per_class_subset() -> None:
+    splits = load_splits(DataConfig(train_per_class=4, subset_seed=1))
+    assert np.bincount(splits.train.targets).tolist() == [4] * 10
+    other = load_splits(DataConfig(train_per_class=4, subset_seed=2))
+    assert splits.train.indices != other.train.indices
+
+
+def _write_folder(root: Path) -> None:
+    for split in ("train", "test"):
+        for label, colour in (("cat", 40), ("dog", 200)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(np.full((20, 24, 3), colour + i, dtype=np.uint8)).save(folder / f"{i}.png")
+    (root / "train" / "dog" / "broken.png").write_bytes(b"not a png at all")
+
+
+def test_image_folder_skips_and_names_corrupt_files(tmp_path: Path) -> None:
+    _write_folder(tmp_path)
+    cfg = DataConfig(name="image_folder", root=tmp_path, image_size=16, batch_size=7, augment="standard")
+    splits = load_splits(cfg)
+    assert splits.class_names == ["cat", "dog"] and len(splits.train) == 7
+    loader, _ = train_loader(splits.train, train_transform(16, splits.mean, splits.std, "standard"), cfg, seed=0)
+    images, labels, skipped = next(iter(loader))
+    assert images.shape == (6, 3, 16, 16) and labels.shape == (6,)
+    assert len(skipped) == 1 and "broken.png" in skipped[0]
+
+
+def test_image_folder_without_splits_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "cat").mkdir()
+    with pytest.raises(DataError, match="needs 'train/' and 'test/'"):
+        load_splits(DataConfig(name="image_folder", root=tmp_path))
+
+
+def _write_cifar10(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, count in [*((f"data_batch_{i}", 4) for i in range(1, 6)), ("test_batch", 5)]:
+        batch = {
+            b"data": rng.integers(0, 255, (count, 3072), dtype=np.uint8),
+            b"labels": [i % 10 for i in range(count)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]}))
+
+
+def test_cifar10_pickle_layout(tmp_path: Path) -> None:
+    _write_cifar10(tmp_path)
+    splits = load_splits(DataConfig(name="cifar10", root=tmp_path))
+    assert (len(splits.train), len(splits.test)) == (20, 5)
+    assert splits.train[0][0].shape == (3, 32, 32) and splits.class_names[3] == "c3"
+
+
+def test_cifar_missing_files_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="python pickle files"):
+        load_splits(DataConfig(name="cifar100", root=tmp_path))
+
+
+def test_sampler_resumes_mid_epoch_with_same_batches() -> None:
+    sampler = ResumableBatchSampler(num_samples=50, batch_size=8, seed=3)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    sampler.set_epoch(2, start_batch=4)
+    assert list(sampler) == full[4:] and len(sampler) == len(full) - 4
+    sampler.set_epoch(3)
+    assert list(sampler) != full
+
+
+def test_sampler_shards_disjointly_across_ranks() -> None:
+    shards = []
+    for rank in range(2):
+        sampler = ResumableBatchSampler(num_samples=40, batch_size=5, seed=0, rank=rank, world_size=2)
+        sampler.set_epoch(0)
+        shards.append({index for batch in sampler for index, _ in batch})
+    assert not shards[0] & shards[1] and len(shards[0] | shards[1]) == 40
+
+
+def test_augmentation_depends_only_on_sample_seed() -> None:
+    cfg = DataConfig(train_per_class=2, batch_size=20)
+    splits = load_splits(cfg)
+    transform = train_transform(32, splits.mean, splits.std, "light")
+    first = [next(iter(train_loader(splits.train, transform, cfg, seed=5)[0]))[0] for _ in range(2)]
+    torch.manual_seed(123)  # the global RNG must not matter
+    worker = train_loader(splits.train, transform, cfg.model_copy(update={"num_workers": 1}), seed=5)[0]
+    assert torch.equal(first[0], first[1]) and torch.equal(first[0], next(iter(worker))[0])
+
+
+def test_eval_loader_is_ordered_and_unaugmented() -> None:
+    cfg = DataConfig()
+    splits = load_splits(cfg)
+    loader = eval_loader(splits.test, eval_transform(32, splits.mean, splits.std), cfg)
+    labels = torch.cat([batch[1] for batch in loader])
+    assert labels.tolist() == list(splits.test.targets)
