@@ -29,6 +29,7 @@ from ssl_kd.errors import TrainingDiverged
 from ssl_kd.methods.base import Method
 
 Evaluate = Callable[[], dict[str, float]]
+Inputs = torch.Tensor | list[torch.Tensor]
 
 
 class Trainer:
@@ -125,7 +126,7 @@ class Trainer:
             data_wait += time.perf_counter() - fetch_start
             if skipped:
                 self._record_skipped(skipped)
-            if images.shape[0] == 0:  # every file of the batch was undecodable
+            if labels.shape[0] == 0:  # every file of the batch was undecodable
                 self.step += 1
                 bar.update(1)
                 continue
@@ -133,7 +134,7 @@ class Trainer:
             for name, value in terms.items():
                 window[name] = window.get(name, 0) + value.detach().float()
             window_steps += 1
-            window_images += images.shape[0]
+            window_images += labels.shape[0]
             self.step += 1
             bar.update(1)
             end_of_epoch = self.step % self.steps_per_epoch == 0
@@ -147,18 +148,23 @@ class Trainer:
             fetch_start = time.perf_counter()
         self._end_epoch(epoch, writer)
 
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _to_device(self, images: Inputs) -> Inputs:
+        """Move an image batch, or a list of views, to the device (4-d batches in the engine's memory format)."""
+        if isinstance(images, (list, tuple)):
+            return [self._to_device(view) for view in images]
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=self.memory_format) if images.ndim == 4 else images
+
+    def _train_step(self, images: Inputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         torch.manual_seed(step_seed(self.engine.seed, self.step))
         factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base_lr * factor
-        images = images.to(self.device, non_blocking=True)
-        if images.ndim == 4:
-            images = images.contiguous(memory_format=self.memory_format)
-        labels = labels.to(self.device, non_blocking=True)
+        images = self._to_device(images)
+        targets = labels.to(self.device, non_blocking=True) if self.method.uses_labels else None
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else nullcontext()
         with autocast:
-            terms = self.method.training_step(images, labels)
+            terms = self.method.training_step(images, targets)
         loss = torch.stack([value.float() for value in terms.values()]).sum()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

@@ -7,9 +7,9 @@ registered with :func:`register_method`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -28,9 +28,16 @@ class MethodEnv:
 
 
 class Method(nn.Module):
-    """Base class of training methods."""
+    """Base class of training methods.
+
+    Class attributes:
+        config_class: the method's config schema (a :class:`TrainStageConfig` subclass).
+        uses_labels: False for self-supervised methods; the engine then passes ``labels=None``, so no label
+            reaches the method.
+    """
 
     config_class: ClassVar[type[TrainStageConfig]]
+    uses_labels: ClassVar[bool] = True
 
     def __init__(self, cfg: TrainStageConfig, env: MethodEnv) -> None:
         super().__init__()
@@ -66,7 +73,18 @@ class Method(nn.Module):
         if missing or result.unexpected_keys:
             raise RuntimeError(f"checkpoint does not fit: missing {missing}, unexpected {result.unexpected_keys}")
 
-    def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    @classmethod
+    def train_transform(
+        cls, cfg: TrainStageConfig, mean: Sequence[float], std: Sequence[float]
+    ) -> Callable[[Any], Any] | None:
+        """The per-sample training transform, or None for the stage's default (``data.augment``).
+
+        Multi-view methods return a transform producing a tuple of views; the batch then reaches
+        :meth:`training_step` as a list of tensors.
+        """
+        return None
+
+    def training_step(self, images: Tensor | list[Tensor], labels: Tensor | None) -> dict[str, Tensor]:
         """Return the weighted loss terms of one batch; the engine optimises their sum."""
         raise NotImplementedError
 

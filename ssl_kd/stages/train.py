@@ -39,8 +39,11 @@ class TrainStage(Stage):
         device = resolve_device(cfg.engine.device)
         pin = device.type == "cuda"
         splits = load_splits(cfg.data)
-        method = METHODS.get(cfg.method)(cfg, MethodEnv(splits.num_classes, self.ctx.load_model))
-        augment = train_transform(cfg.data.image_size, splits.mean, splits.std, cfg.data.augment)
+        method_class = METHODS.get(cfg.method)
+        method = method_class(cfg, MethodEnv(splits.num_classes, self.ctx.load_model))
+        augment = method_class.train_transform(cfg, splits.mean, splits.std) or train_transform(
+            cfg.data.image_size, splits.mean, splits.std, cfg.data.augment
+        )
         loader, sampler = train_loader(splits.train, augment, cfg.data, cfg.engine.seed, pin_memory=pin)
         plain = eval_transform(cfg.data.image_size, splits.mean, splits.std)
         test_loader = eval_loader(splits.test, plain, cfg.data, pin_memory=pin)
