@@ -224,7 +224,7 @@ class Trainer:
             "data_wait_frac": self.data_wait_frac,
         }
         every = self.engine.eval_every
-        if self.evaluate is not None and every and (epoch + 1) % every == 0 and self.step < self.total_steps:
+        if self.evaluate is not None and every and (epoch + 1) % every == 0:
             evaluation = self.evaluate()
             self.method.train()
             record |= evaluation
