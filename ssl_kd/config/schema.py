@@ -96,7 +96,10 @@ class OptimConfig(Strict):
 
 
 class ModelSpec(Strict):
-    """A model: a fresh ``arch`` or the output model of an earlier stage (``from: STAGE``)."""
+    """A model: a fresh ``arch``, or the output model of an earlier stage (``from: STAGE``).
+
+    With both, ``arch`` is a check: the loaded model must be of that architecture.
+    """
 
     arch: str | None = None
     from_: str | None = Field(None, alias="from", description="name of an earlier stage whose model to load")
@@ -111,8 +114,8 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _arch_or_from(self) -> ModelSpec:
-        if (self.arch is None) == (self.from_ is None):
-            raise ValueError("give exactly one of 'arch' (a new model) or 'from' (an earlier stage's model)")
+        if self.arch is None and self.from_ is None:
+            raise ValueError("give 'arch' (a new model) or 'from' (an earlier stage's model), or both")
         if self.from_ is not None and self.options:
             raise ValueError("'options' only apply to a new 'arch', not to a model loaded 'from' a stage")
         return self

@@ -23,8 +23,8 @@ class MethodEnv:
     """What a method may ask of the stage that runs it."""
 
     num_classes: int
-    load_model: Callable[[ModelSpec, int], BackboneModel]
-    """``load_model(spec, num_classes)``: a new ``arch`` or an earlier stage's model."""
+    load_model: Callable[[ModelSpec, int | None], BackboneModel]
+    """``load_model(spec, num_classes)``: a new ``arch`` or an earlier stage's model (None: any head)."""
 
 
 class Method(nn.Module):

@@ -36,6 +36,11 @@ class StageContext:
         if spec.from_ is None:
             return build_model(spec.arch, num_classes or 0, **spec.options)
         model = load_stage_model(self.run_dir / spec.from_)
+        if spec.arch is not None and model.arch != spec.arch:
+            raise ConfigError(
+                f"stage {spec.from_!r} made a {model.arch!r} model, but this stage's config expects "
+                f"arch {spec.arch!r}; fix the arch or the 'from' stage"
+            )
         if num_classes is not None and model.num_classes != num_classes:
             raise ConfigError(
                 f"stage {spec.from_!r} made a {model.num_classes}-class model; this stage's data has {num_classes}"

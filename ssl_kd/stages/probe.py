@@ -34,7 +34,10 @@ class ProbeStageConfig(StageConfig):
     model: ModelSpec = Field(description="the model to probe, normally {from: STAGE}")
     data: DataConfig = Field(default_factory=lambda: DataConfig(augment="none"))
     engine: EngineConfig = Field(default_factory=EngineConfig)
-    taps: list[str] = Field(default_factory=lambda: ["features"], description="layers to probe")
+    taps: list[str] = Field(
+        default_factory=lambda: ["features"],
+        description="layers to probe; [all] = every block of the model plus its penultimate features",
+    )
     pool_size: int = Field(1, ge=1, description="feature maps are average-pooled to pool_size x pool_size")
     shots: list[int] = Field(default_factory=lambda: [1, 5, 10], description="labelled images per class")
     draws: int = Field(5, ge=1, description="random k-shot draws averaged per shot count")
@@ -62,6 +65,7 @@ class ProbeStage(Stage):
         seed_everything(cfg.engine.seed)
         splits = load_splits(cfg.data)
         model = self.ctx.load_model(cfg.model)
+        taps = [name for name in model.tap_names if name != "logits"] if cfg.taps == ["all"] else cfg.taps
         device = resolve_device(cfg.engine.device)
         model.to(device).eval()
         transform = eval_transform(cfg.data.image_size, splits.mean, splits.std)
@@ -70,7 +74,7 @@ class ProbeStage(Stage):
             "test": eval_loader(splits.test, transform, cfg.data, pin_memory=device.type == "cuda"),
         }
         cache = self.ctx.stage_dir / "features"
-        features = self._cached_features(model, loaders, cache, device)
+        features = self._cached_features(model, taps, loaders, cache, device)
         if cfg.raw_pixels:
             features[RAW_PIXELS] = {split: raw_pixels(loader) for split, loader in loaders.items()}
         protocol = ProbeProtocol(
@@ -94,17 +98,17 @@ class ProbeStage(Stage):
         return metrics
 
     def _cached_features(
-        self, model: torch.nn.Module, loaders: dict, cache: Path, device: torch.device
+        self, model: torch.nn.Module, taps: list[str], loaders: dict, cache: Path, device: torch.device
     ) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
         cfg: ProbeStageConfig = self.cfg
-        paths = {(tap, split): cache / f"{tap}_{split}.npz" for tap in cfg.taps for split in loaders}
+        paths = {(tap, split): cache / f"{tap}_{split}.npz" for tap in taps for split in loaders}
         if not all(path.is_file() for path in paths.values()):
             for split, loader in loaders.items():
-                taps, labels = extract_features(model, loader, cfg.taps, device, cfg.pool_size, cfg.engine.progress)
-                for tap, values in taps.items():
-                    save_features(paths[tap, split], values, labels)
-            self.ctx.log.info("cached features of %s in %s", ", ".join(cfg.taps), cache)
-        return {tap: {split: load_features(paths[tap, split]) for split in loaders} for tap in cfg.taps}
+                values, labels = extract_features(model, loader, taps, device, cfg.pool_size, cfg.engine.progress)
+                for tap, tap_values in values.items():
+                    save_features(paths[tap, split], tap_values, labels)
+            self.ctx.log.info("cached features of %s in %s", ", ".join(taps), cache)
+        return {tap: {split: load_features(paths[tap, split]) for split in loaders} for tap in taps}
 
 
 def raw_pixels(loader: torch.utils.data.DataLoader) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,7 +20,8 @@ from ssl_kd.stages.base import MODEL_FILE, Stage, register_stage
 class TrainStage(Stage):
     """Train ``method`` for ``epochs``; provides ``model`` (the method's output model, e.g. the student).
 
-    Metrics: ``test_top1`` of the output model on the dataset's test split after the last epoch, the final
+    Metrics: ``test_top1`` of the output model on the dataset's test split after the last epoch (for models with
+    a classifier over the dataset's classes), the final
     epoch's mean training loss, the number of steps and of skipped (undecodable) samples.
     """
 
@@ -50,7 +51,10 @@ class TrainStage(Stage):
         dtype = amp_dtype(cfg.engine.amp, device)
 
         def evaluate() -> dict[str, float]:
-            return {"test_top1": top1_accuracy(method.output_model(), test_loader, device, dtype)}
+            model = method.output_model()
+            if model.num_classes != splits.num_classes:  # a headless (self-supervised) backbone: probe it instead
+                return {}
+            return {"test_top1": top1_accuracy(model, test_loader, device, dtype)}
 
         self.ctx.log.info(
             "%s: %d training images, %d classes, %d steps/epoch on %s",

@@ -88,9 +88,15 @@ def test_reference_to_stage_without_model(tmp_path: Path) -> None:
         load_pipeline(_pipeline(tmp_path, edit))
 
 
-def test_model_spec_needs_exactly_one_of_arch_and_from(tmp_path: Path) -> None:
-    path = _pipeline(tmp_path, lambda raw: raw["stages"][1]["teacher"].update(arch="resnet18"))
-    with pytest.raises(ConfigError, match="exactly one of 'arch'"):
+def test_model_spec_needs_arch_or_from(tmp_path: Path) -> None:
+    path = _pipeline(tmp_path, lambda raw: raw["stages"][1].update(teacher={}))
+    with pytest.raises(ConfigError, match="give 'arch'"):
+        load_pipeline(path)
+
+
+def test_model_spec_options_only_for_new_models(tmp_path: Path) -> None:
+    path = _pipeline(tmp_path, lambda raw: raw["stages"][1]["teacher"].update(options={"stem": "small"}))
+    with pytest.raises(ConfigError, match="'options' only apply"):
         load_pipeline(path)
 
 

@@ -1,0 +1,95 @@
+"""The MoCo queue (FIFO, shared pointer), momentum update and relation miner."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_kd.methods.memory import KeyQueue, momentum_copy, momentum_update, shuffled_keys
+from ssl_kd.methods.relation_miner import kmeans, prototype_ema, prototype_positives, topk_positives
+
+
+def _keys(*values: float) -> torch.Tensor:
+    return torch.tensor([[v, -v] for v in values])
+
+
+def test_queue_is_fifo_with_wrapping_pointer() -> None:
+    queue = KeyQueue(5, {"student": 2, "teacher": 2})
+    for batch in ((1.0, 2.0), (3.0, 4.0), (5.0, 6.0)):
+        queue.enqueue(student=_keys(*batch), teacher=_keys(*batch) * 10)
+    # slots: 0,1 <- 1,2; 2,3 <- 3,4; then 4,0 <- 5,6 (the oldest key, 1, is replaced first)
+    assert queue.bank("student")[:, 0].tolist() == [6.0, 2.0, 3.0, 4.0, 5.0]
+    assert queue.bank("teacher")[:, 0].tolist() == [60.0, 20.0, 30.0, 40.0, 50.0]
+    assert int(queue.pointer) == 1
+
+
+def test_queue_banks_start_as_unit_vectors_and_need_all_keys() -> None:
+    queue = KeyQueue(8, {"a": 4, "b": 3})
+    assert torch.allclose(queue.bank("a").norm(dim=1), torch.ones(8))
+    with pytest.raises(ValueError, match="keys for"):
+        queue.enqueue(a=torch.zeros(2, 4))
+
+
+def test_enqueue_does_not_disturb_a_pending_backward() -> None:
+    queue = KeyQueue(4, {"k": 3})
+    query = torch.randn(2, 3, requires_grad=True)
+    loss = (query @ queue.bank("k").T).sum()
+    queue.enqueue(k=torch.ones(2, 3))
+    loss.backward()
+    assert query.grad is not None
+
+
+def test_momentum_update_is_an_ema_of_parameters() -> None:
+    online = nn.Linear(3, 2)
+    target = momentum_copy(online)
+    assert not any(p.requires_grad for p in target.parameters())
+    before = target.weight.clone()
+    with torch.no_grad():
+        online.weight.add_(1.0)
+    momentum_update(target, online, momentum=0.9)
+    torch.testing.assert_close(target.weight, 0.9 * before + 0.1 * online.weight)
+
+
+def test_prototype_positives_follow_nearest_prototype() -> None:
+    prototypes = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    batch = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    queue = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.3]])
+    positives = prototype_positives(batch, queue, prototypes)
+    assert positives.tolist() == [[True, True, False, True], [True, False, True, False]]
+
+
+def test_topk_positives_pick_most_similar_queue_slots() -> None:
+    batch = torch.tensor([[1.0, 0.0]])
+    queue = F.normalize(torch.tensor([[0.0, 1.0], [1.0, 0.1], [1.0, 0.5]]), dim=1)
+    assert topk_positives(batch, queue, 2).tolist() == [[True, False, True, True]]
+
+
+def test_prototype_ema_moves_only_assigned_prototypes() -> None:
+    prototypes = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    members = torch.tensor([[0.6, 0.8]])  # nearest to prototype 1
+    updated = prototype_ema(prototypes, members, momentum=0.5)
+    assert torch.equal(updated[0], prototypes[0])
+    torch.testing.assert_close(updated[1], F.normalize(torch.tensor([0.3, 0.9]), dim=0))
+
+
+def test_kmeans_recovers_two_clusters() -> None:
+    torch.manual_seed(0)
+    points = F.normalize(
+        torch.cat(
+            [torch.randn(20, 2) * 0.05 + torch.tensor([1.0, 0.0]), torch.randn(20, 2) * 0.05 + torch.tensor([0.0, 1.0])]
+        ),
+        dim=1,
+    )
+    centroids = kmeans(points, F.normalize(torch.tensor([[1.0, 1.0], [1.0, 0.9]]), dim=1))
+    assert sorted(centroids.argmax(dim=1).tolist()) == [0, 1]
+
+
+def test_shuffled_keys_match_a_plain_forward_without_batch_statistics() -> None:
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4)).eval()
+    images = torch.randn(12, 6)
+    torch.testing.assert_close(shuffled_keys(encoder, images, 3), encoder(images))
+    encoder.train()
+    assert not torch.allclose(shuffled_keys(encoder, images, 3), encoder(images))
