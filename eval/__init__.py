@@ -1,10 +1,16 @@
-"""Command-line probes on cached ``.npz`` feature files (written by ``ssl_kd.evaluation.save_features``).
+"""Command-line probes on cached features or directly on a trained stage.
+
+Features come from one of: ``--train X.npz --test Y.npz`` (``ssl_kd.evaluation.save_features`` files, e.g. the
+probe stage's cache), ``--features DIR [--layer NAME]`` (``.npy`` shards written by ``ssl-kd extract``) or
+``--checkpoint STAGE_DIR [--data NAME]`` (features extracted now from the stage's ``model.pt``).
 
 Entry points:
     python -m eval.linear_probe --train TRAIN.npz --test TEST.npz [--shots 1 5 10 --draws 5 --seed 0]
         Full-label linear probe (weight decay tuned on a split of train) and low-shot probes.
     python -m eval.knn --train TRAIN.npz --test TEST.npz [--k 20 --temperature 0.07 --backend auto]
         Weighted cosine kNN (METHODS.md §17).
+    python -m eval.sklearn_probe --features feats/ [--compare]
+        scikit-learn logistic regression (C chosen on the same split of train), a cross-check of the linear probe.
 
 Both print a metric table, write it as JSON with ``--json OUT``, and exit 2 with one line on stderr for a
 missing or unusable file or a bad setting.
@@ -23,6 +29,7 @@ from torch import Tensor
 
 from ssl_kd.errors import ConfigError, DataError, SslKdError
 from ssl_kd.evaluation.features import load_features
+from ssl_kd.evaluation.shards import load_shards
 
 
 @dataclass
@@ -37,9 +44,15 @@ class FeatureSplits:
 
 
 def add_io_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--train``, ``--test``, ``--num-classes`` and ``--json`` to ``parser``."""
-    parser.add_argument("--train", type=Path, required=True, help="training feature file (.npz: features, labels)")
-    parser.add_argument("--test", type=Path, required=True, help="test feature file (.npz: features, labels)")
+    """Add the feature sources (see the module docstring), ``--num-classes`` and ``--json`` to ``parser``."""
+    parser.add_argument("--train", type=Path, help="training feature file (.npz: features, labels)")
+    parser.add_argument("--test", type=Path, help="test feature file (.npz: features, labels)")
+    parser.add_argument("--features", type=Path, metavar="DIR", help="shard folder written by ssl-kd extract")
+    parser.add_argument("--checkpoint", type=Path, metavar="STAGE_DIR", help="extract features from this stage")
+    parser.add_argument("--layer", default="features", help="layer of --features / --checkpoint (default: features)")
+    parser.add_argument("--pool-size", type=int, default=1, help="--checkpoint: pool 4-D maps to this size")
+    parser.add_argument("--data", help="--checkpoint: dataset registry key (default: the model's dataset)")
+    parser.add_argument("--data-root", type=Path, help="--checkpoint: local dataset path")
     parser.add_argument("--num-classes", type=int, help="number of classes (default: largest label + 1)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the metrics to this JSON file")
 
@@ -53,12 +66,57 @@ def load_splits(train: Path, test: Path, num_classes: int | None) -> FeatureSpli
     """
     train_x, train_y = load_features(train)
     test_x, test_y = load_features(test)
+    return _check_splits(train_x, train_y, test_x, test_y, num_classes, f"{train}, {test}")
+
+
+def _check_splits(
+    train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int | None, where: str
+) -> FeatureSplits:
+    """Check that train and test features fit together and bundle them.
+
+    Raises:
+        DataError: The feature dimensions differ.
+        ConfigError: ``num_classes`` is smaller than the labels require.
+    """
     if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
-        raise DataError(f"feature shapes do not match: {train} {tuple(train_x.shape)}, {test} {tuple(test_x.shape)}")
+        raise DataError(f"feature shapes do not match in {where}: {tuple(train_x.shape)}, {tuple(test_x.shape)}")
     needed = int(max(train_y.max(), test_y.max())) + 1
     if num_classes is not None and num_classes < needed:
         raise ConfigError(f"--num-classes {num_classes} is too small: the labels need {needed}")
     return FeatureSplits(train_x, train_y, test_x, test_y, num_classes or needed)
+
+
+def load_feature_splits(args: argparse.Namespace) -> FeatureSplits:
+    """Train and test features from the one source given on the command line.
+
+    Raises:
+        ConfigError: None or several of ``--train/--test``, ``--features`` and ``--checkpoint`` were given.
+    """
+    sources = {"--train/--test": args.train or args.test, "--features": args.features, "--checkpoint": args.checkpoint}
+    given = [name for name, value in sources.items() if value]
+    if len(given) != 1 or (args.train is None) != (args.test is None):
+        raise ConfigError(
+            "give exactly one feature source: --train X.npz --test Y.npz, --features DIR or --checkpoint "
+            f"STAGE_DIR (got: {', '.join(given) or 'none'})"
+        )
+    if args.features:
+        (train_x, train_y, _), (test_x, test_y, _) = (
+            load_shards(args.features, s, args.layer) for s in ("train", "test")
+        )
+        return _check_splits(train_x, train_y, test_x, test_y, args.num_classes, str(args.features))
+    if args.checkpoint:
+        return _checkpoint_splits(args)
+    return load_splits(args.train, args.test, args.num_classes)
+
+
+def _checkpoint_splits(args: argparse.Namespace) -> FeatureSplits:
+    from ssl_kd.evaluation.extract import stage_data, stage_features
+    from ssl_kd.export import load_stage
+
+    data = stage_data(load_stage(args.checkpoint), args.data, args.data_root)
+    features, num_classes = stage_features(args.checkpoint, data, args.layer, args.pool_size)
+    (train_x, train_y), (test_x, test_y) = features["train"], features["test"]
+    return _check_splits(train_x, train_y, test_x, test_y, args.num_classes or num_classes, str(args.checkpoint))
 
 
 def report(metrics: dict[str, float], json_path: Path | None) -> None:

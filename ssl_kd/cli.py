@@ -1,4 +1,4 @@
-"""The ``ssl-kd`` command line: run, validate and list."""
+"""The ``ssl-kd`` command line: run, validate, list, export, extract and report."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ EPILOG = """examples:
   ssl-kd run pipelines/kd_digits.yaml --from distill
   ssl-kd validate pipelines/kd_digits.yaml
   ssl-kd list methods
+  ssl-kd export runs/kd_digits/distill --format onnx torchscript safetensors --out exported/
+  ssl-kd extract runs/kd_digits/distill --data digits --split train test --out feats/
+  ssl-kd report runs/kd_digits
 
 overrides: STAGE.key=value sets one stage, defaults.key=value the shared defaults, and a bare key.path=value every
 stage that has that key (e.g. student.arch=alexnet, data.root=/data/cifar). Values are parsed as YAML.
@@ -38,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun this stage and all later ones")
     run.add_argument("--dry-run", action="store_true", help="print what each stage would do, run nothing")
     run.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results table")
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
 
     validate = commands.add_parser("validate", help="check a pipeline file without running it")
     validate.add_argument("pipeline", type=Path)
@@ -45,7 +49,32 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered models, methods, datasets and stage kinds")
     listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages"])
+    _add_export_parsers(commands)
     return parser
+
+
+def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
+    """The ``export``, ``extract`` and ``report`` subcommands."""
+    export = commands.add_parser("export", help="export a stage's feature extractor (verified against eager)")
+    export.add_argument("stage_dir", type=Path, help="a finished stage folder with model.pt, e.g. runs/x/distill")
+    export.add_argument("--format", nargs="+", default=["onnx", "torchscript", "safetensors"], dest="formats")
+    export.add_argument("--out", type=Path, required=True, help="output folder (files + manifest.json)")
+    export.add_argument("--layer", default="features", help="tap to export (default: penultimate features)")
+    export.add_argument("--pool-size", type=int, default=1, help="4-D maps are average-pooled to this size")
+    export.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted max abs diff vs eager")
+
+    extract = commands.add_parser("extract", help="extract features to .npy shards (resumable)")
+    extract.add_argument("stage_dir", type=Path, help="a finished stage folder with model.pt")
+    extract.add_argument("--data", help="dataset registry key (default: the model's training dataset)")
+    extract.add_argument("--data-root", type=Path, help="local dataset path for datasets that need one")
+    extract.add_argument("--split", nargs="+", default=["train", "test"], dest="splits", help="train and/or test")
+    extract.add_argument("--out", type=Path, required=True, help="shard folder")
+    extract.add_argument("--layer", nargs="+", default=["features"], dest="layers", help="taps, e.g. conv1 conv5")
+    extract.add_argument("--pool-size", type=int, default=1, help="4-D maps are average-pooled to this size")
+    extract.add_argument("--chunk-size", type=int, default=256, help="samples per shard and per batch")
+
+    report = commands.add_parser("report", help="write an HTML report (curves, results, confusion, embedding)")
+    report.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/kd_digits")
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -70,7 +99,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name}: {action}")
         return 0
     _setup_logging(args.quiet)
-    scheduler.run()
+    outcomes = scheduler.run()
+    if not args.no_report:
+        from ssl_kd.report import REPORT_DIR, REPORT_FILE, build_report
+
+        existing = run_dir / REPORT_DIR / REPORT_FILE
+        unchanged = existing.is_file() and all(outcome.action == "skipped" for outcome in outcomes)
+        print(f"report: {existing if unchanged else build_report(run_dir)}")
     return 0
 
 
@@ -98,6 +133,38 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from ssl_kd.export import MANIFEST_FILE, export_stage
+
+    _setup_logging(quiet=False)
+    manifest = export_stage(args.stage_dir, args.out, args.formats, args.layer, args.pool_size, args.tolerance)
+    for name, entry in manifest["files"].items():
+        print(f"{name}: {args.out / entry['file']} (max abs diff {entry['max_abs_diff']:.3g})")
+    print(f"manifest: {args.out / MANIFEST_FILE}")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from ssl_kd.evaluation.extract import extract_to_shards, stage_data
+    from ssl_kd.export import load_stage
+
+    _setup_logging(quiet=False)
+    data = stage_data(load_stage(args.stage_dir), args.data, args.data_root) if args.data or args.data_root else None
+    written = extract_to_shards(
+        args.stage_dir, args.out, data, args.splits, args.layers, args.pool_size, args.chunk_size
+    )
+    done = ", ".join(f"{split}: {count} new chunk(s)" for split, count in written.items())
+    print(f"features: {args.out} ({done})")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ssl_kd.report import build_report
+
+    print(f"report: {build_report(args.run_dir)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ssl-kd``; user errors print one line and exit with status 2."""
     parser = _parser()
@@ -107,7 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:  # overrides given after options: `run FILE --run-dir D a.b=1`
         args.overrides = [*args.overrides, *extra]
-    handlers = {"run": _run, "validate": _validate, "list": _list}
+    handlers = {
+        "run": _run,
+        "validate": _validate,
+        "list": _list,
+        "export": _export,
+        "extract": _extract,
+        "report": _report,
+    }
     try:
         return handlers[args.command](args)
     except SslKdError as err:

@@ -52,3 +52,20 @@ def write_pipeline(path: Path, pipeline: dict) -> Path:
 def tiny_pipeline(tmp_path: Path) -> Path:
     """A three-stage teacher -> KD -> probe pipeline that runs in seconds."""
     return write_pipeline(tmp_path / "tiny.yaml", TINY_PIPELINE)
+
+
+TINY_EXPORT_STAGE = {"name": "export", "kind": "export", "model": {"from": "distill"}}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(pipeline file, run folder)`` of the tiny pipeline plus an export stage, run once per test session."""
+    from ssl_kd.config import load_pipeline
+    from ssl_kd.scheduler import Scheduler
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    probe = {**TINY_PIPELINE["stages"][2], "shots": [1], "draws": 1, "raw_pixels": False}
+    raw = {**TINY_PIPELINE, "stages": [*TINY_PIPELINE["stages"][:2], probe, TINY_EXPORT_STAGE]}
+    path = write_pipeline(root / "tiny_export.yaml", raw)
+    Scheduler(load_pipeline(path), root / "run").run()
+    return path, root / "run"
