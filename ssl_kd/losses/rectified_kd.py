@@ -1,0 +1,80 @@
+"""DR-KD: distillation from the student's own earlier predictions, rectified by the ground truth."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ssl_kd.losses.soft_target import SoftTargetKL
+
+Rectify = Literal["swap", "none"]
+
+
+def rectify_logits(teacher: Tensor, labels: Tensor) -> Tensor:
+    """Swap the predicted class's logit with the true class's where the teacher is wrong.
+
+    METHODS.md §4 [third-party: unofficial DRKDLoss]: with c = argmax t, ``t'[c] = t[y]`` and ``t'[y] = t[c]`` when
+    c != y; correct rows are unchanged. Works on a clone: ``teacher`` is never modified in place.
+
+    Args:
+        teacher: teacher logits (B, C).
+        labels: class indices (B,).
+
+    Returns:
+        The rectified logits (B, C), whose argmax is always ``labels``.
+    """
+    predicted = teacher.argmax(dim=1, keepdim=True)
+    true = labels.view(-1, 1)
+    top = teacher.gather(1, predicted)
+    at_true = teacher.gather(1, true)
+    rectified = teacher.clone()
+    rectified.scatter_(1, predicted, at_true)
+    rectified.scatter_(1, true, top)
+    return rectified
+
+
+class RectifiedKDLoss(nn.Module):
+    """(1 - alpha) * CE(z, y) + alpha * tau^2 * KL(softmax(t' / tau) || softmax(z / tau)), batchmean.
+
+    Amik et al., "Dynamic Rectification Knowledge Distillation", arXiv 2201.11319; METHODS.md §4
+    [reconstruction: objective, alpha, tau; third-party: the swap rectification]. ``t'`` is the detached teacher
+    logits rectified by :func:`rectify_logits` (``rectify="swap"``) or left as they are (``"none"``).
+
+    Args:
+        alpha: share of the distillation term, in [0, 1] (default 0.9 [reconstruction]).
+        tau: softmax temperature, > 0 (default 6 [reconstruction]).
+        rectify: ``swap`` or ``none``.
+
+    Examples:
+        >>> terms = RectifiedKDLoss(alpha=0.9, tau=6.0)(student_logits, snapshot_logits, labels)
+        >>> sorted(terms)
+        ['ce', 'kd']
+    """
+
+    def __init__(self, alpha: float = 0.9, tau: float = 6.0, rectify: Rectify = "swap") -> None:
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if rectify not in ("swap", "none"):
+            raise ValueError(f"rectify must be 'swap' or 'none', got {rectify!r}")
+        self.alpha = alpha
+        self.rectify = rectify
+        self.soft_target = SoftTargetKL(tau)
+
+    def forward(self, student: Tensor, teacher: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """Weighted ``ce`` and ``kd`` terms; no gradient reaches ``teacher``.
+
+        Args:
+            student: student logits (B, C).
+            teacher: self-teacher logits (B, C), e.g. from a snapshot of the student.
+            labels: class indices (B,).
+        """
+        target = teacher.detach()
+        if self.rectify == "swap":
+            target = rectify_logits(target, labels)
+        return {
+            "ce": (1.0 - self.alpha) * F.cross_entropy(student, labels),
+            "kd": self.alpha * self.soft_target(student, target),
+        }
