@@ -1,7 +1,8 @@
 """Self-supervised distillation benchmark on digits: AlexNet students under one training budget, several seeds.
 
-Runs ``benchmarks/ssl_digits.yaml`` once per seed (``engine.seed=S``; stages already complete are skipped, so an
-interrupted benchmark resumes), then writes a markdown table of linear-probe top-1 at 1, 5 and 10 labelled images
+Runs ``benchmarks/ssl_digits.yaml`` once per seed (``STAGE.engine.seed=S`` for every stage but the shared
+teacher, which is the same seed-0 run in every seed folder; stages already complete are skipped, so an interrupted
+benchmark resumes), then writes a markdown table of linear-probe top-1 at 1, 5 and 10 labelled images
 per class, the full-label probe and kNN top-1 (mean ± std over seeds) for:
 
 - floors: raw pixels and a randomly initialised AlexNet;
@@ -29,6 +30,7 @@ from ssl_kd.config import load_pipeline
 from ssl_kd.scheduler import Scheduler
 
 HERE = Path(__file__).resolve().parent
+SHARED_TEACHER = "teacher_ssl"  # trained once with seed 0; every seed's students distil from the same teacher
 ROWS = {  # table row -> (probe stage, metric prefix)
     "raw pixels (floor)": ("probe_random", "raw_pixels_"),
     "random-init AlexNet (floor)": ("probe_random", ""),
@@ -50,7 +52,9 @@ COLUMNS = {
 
 def run_seed(seed: int, overrides: list[str], run_root: Path) -> dict[str, dict[str, float]]:
     """Run (or resume) the pipeline for one seed and return its results.json."""
-    pipeline = load_pipeline(HERE / "ssl_digits.yaml", [f"engine.seed={seed}", *overrides])
+    names = load_pipeline(HERE / "ssl_digits.yaml", overrides).stage_names
+    seeds = [f"{name}.engine.seed={seed}" for name in names if name != SHARED_TEACHER]
+    pipeline = load_pipeline(HERE / "ssl_digits.yaml", [*overrides, *seeds])
     run_dir = run_root / f"seed_{seed}"
     Scheduler(pipeline, run_dir).run()
     return json.loads((run_dir / "results.json").read_text())
