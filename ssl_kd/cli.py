@@ -14,11 +14,13 @@ EPILOG = """examples:
   ssl-kd run pipelines/kd_digits.yaml
   ssl-kd run pipelines/kd_digits.yaml distill.epochs=5 engine.device=cpu --run-dir runs/try
   ssl-kd run pipelines/kd_digits.yaml --from distill
+  ssl-kd run pipelines/kd_digits.yaml --nproc 2        # = torchrun --nproc-per-node 2 -m ssl_kd run ...
   ssl-kd validate pipelines/kd_digits.yaml
   ssl-kd list methods
   ssl-kd export runs/kd_digits/distill --format onnx torchscript safetensors --out exported/
   ssl-kd extract runs/kd_digits/distill --data digits --split train test --out feats/
   ssl-kd report runs/kd_digits
+  ssl-kd data moving-digits --out data/moving_digits
 
 overrides: STAGE.key=value sets one stage, defaults.key=value the shared defaults, and a bare key.path=value every
 stage that has that key (e.g. student.arch=alexnet, data.root=/data/cifar). Values are parsed as YAML.
@@ -42,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print what each stage would do, run nothing")
     run.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results table")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+    run.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train with N DistributedDataParallel processes on this machine (launches torchrun; "
+        "data.batch_size stays the global batch)",
+    )
 
     validate = commands.add_parser("validate", help="check a pipeline file without running it")
     validate.add_argument("pipeline", type=Path)
@@ -50,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list registered models, methods, datasets and stage kinds")
     listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages"])
     _add_export_parsers(commands)
+    _add_data_parser(commands)
     return parser
 
 
@@ -77,20 +88,77 @@ def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
     report.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/kd_digits")
 
 
+GENERATOR_FLAGS = {  # moving-digits generator setting -> type (defaults: MovingDigitsConfig)
+    "train_per_class": int,
+    "test_per_class": int,
+    "frames": int,
+    "size": int,
+    "speed_jitter": float,
+    "noise": float,
+    "distractors": int,
+    "tilt": float,
+    "seed": int,
+}
+
+
+def _add_data_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``data`` subcommand: generate the embedded moving-digits videos."""
+    data = commands.add_parser("data", help="generate embedded datasets (moving-digits videos)")
+    kinds = data.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    moving = kinds.add_parser("moving-digits", help="H.264 clips of moving sklearn digits in the UCF101 layout")
+    moving.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
+    for name, kind in GENERATOR_FLAGS.items():
+        moving.add_argument(f"--{name.replace('_', '-')}", type=kind, help="see ssl_kd.data.video.generator")
+
+
+def _data(args: argparse.Namespace) -> int:
+    from ssl_kd.data.video.generator import MovingDigitsConfig, generate_moving_digits
+
+    settings = {name: getattr(args, name) for name in GENERATOR_FLAGS if getattr(args, name) is not None}
+    print(f"moving digits: {generate_moving_digits(args.out, MovingDigitsConfig(**settings))}")
+    return 0
+
+
 def _setup_logging(quiet: bool) -> None:
+    from ssl_kd.engine import distributed
+
     logger = logging.getLogger("ssl_kd")
     logger.setLevel(logging.INFO)
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[ssl-kd] %(message)s"))
-        handler.setLevel(logging.WARNING if quiet else logging.INFO)
+        prefix = f"[ssl-kd rank {distributed.rank()}]" if distributed.is_distributed() else "[ssl-kd]"
+        handler.setFormatter(logging.Formatter(f"{prefix} %(message)s"))
+        handler.setLevel(logging.WARNING if quiet or not distributed.is_main() else logging.INFO)
         logger.addHandler(handler)
+
+
+def _launch_torchrun(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Re-run this command as ``torchrun --nproc-per-node N -m ssl_kd run ...`` (without ``--nproc``)."""
+    import subprocess
+
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.nproc)]
+    command += ["--standalone", "-m", "ssl_kd", *rest]
+    return subprocess.call(command)
 
 
 def _run(args: argparse.Namespace) -> int:
     from ssl_kd.config import load_pipeline
+    from ssl_kd.engine import distributed
     from ssl_kd.scheduler import Scheduler
 
+    if args.nproc < 1:
+        raise SslKdError(f"--nproc must be at least 1, got {args.nproc}")
+    if args.nproc > 1 and not args.dry_run:
+        load_pipeline(args.pipeline, args.overrides)  # fail fast, in one process, on a bad pipeline
+        return _launch_torchrun(args, args.argv)
     pipeline = load_pipeline(args.pipeline, args.overrides)
     run_dir = args.run_dir or Path("runs") / pipeline.name
     scheduler = Scheduler(pipeline, run_dir, args.from_stage)
@@ -98,9 +166,13 @@ def _run(args: argparse.Namespace) -> int:
         for name, action in scheduler.plan().items():
             print(f"{name}: {action}")
         return 0
-    _setup_logging(args.quiet)
-    outcomes = scheduler.run()
-    if not args.no_report:
+    distributed.init_from_env()
+    try:
+        _setup_logging(args.quiet)
+        outcomes = scheduler.run()
+    finally:
+        distributed.shutdown()
+    if not args.no_report and distributed.rank_from_env() == 0:
         from ssl_kd.report import REPORT_DIR, REPORT_FILE, build_report
 
         existing = run_dir / REPORT_DIR / REPORT_FILE
@@ -169,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ssl-kd``; user errors print one line and exit with status 2."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     unknown = [arg for arg in extra if arg.startswith("-") or not hasattr(args, "overrides")]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -181,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _export,
         "extract": _extract,
         "report": _report,
+        "data": _data,
     }
     try:
         return handlers[args.command](args)

@@ -11,6 +11,10 @@ On a rerun a stage is *skipped* when complete under the same fingerprint, *resum
 it was interrupted under the same fingerprint, and otherwise *run* afresh (its previous folder is kept as
 ``<stage>.previous``). A changed stage changes the fingerprints of the stages that use it, so they rerun too.
 ``from_stage`` forces that stage and every later one to run afresh.
+
+Under ``torchrun`` every rank runs the scheduler: rank 0 decides what happens to each stage and broadcasts it,
+rank 0 alone writes the run's files, and the ranks meet at a barrier before and after each stage. Stage kinds
+with ``distributed = False`` (export) run on rank 0 only; the others get its metrics.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from rich.table import Table
 
 from ssl_kd.config.loader import Pipeline
 from ssl_kd.config.schema import EngineConfig, StageConfig
+from ssl_kd.engine import distributed
 from ssl_kd.engine.checkpoint import atomic_write_json
 from ssl_kd.errors import ConfigError, did_you_mean
 from ssl_kd.registry import STAGES
@@ -101,7 +106,18 @@ class Scheduler:
         return {stage.name: self._decide(index, stage) for index, stage in enumerate(self.pipeline.stages)}
 
     def run(self) -> list[StageOutcome]:
-        """Run the pipeline; write ``results.json`` and print the results table."""
+        """Run the pipeline; write ``results.json`` and print the results table (rank 0)."""
+        main = distributed.is_main()
+        if main:
+            self._write_pipeline()
+        outcomes = [self._run_stage(index, stage) for index, stage in enumerate(self.pipeline.stages)]
+        if main:
+            results = {outcome.name: outcome.metrics for outcome in outcomes}
+            atomic_write_json(self.run_dir / "results.json", results)
+            print_results(outcomes, self.run_dir)
+        return outcomes
+
+    def _write_pipeline(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "pipeline.yaml").write_text(
             yaml.safe_dump(
@@ -112,11 +128,6 @@ class Scheduler:
                 sort_keys=False,
             )
         )
-        outcomes = [self._run_stage(index, stage) for index, stage in enumerate(self.pipeline.stages)]
-        results = {outcome.name: outcome.metrics for outcome in outcomes}
-        atomic_write_json(self.run_dir / "results.json", results)
-        print_results(outcomes, self.run_dir)
-        return outcomes
 
     def _decide(self, index: int, stage: StageConfig) -> str:
         if self.from_index is not None and index >= self.from_index:
@@ -130,24 +141,17 @@ class Scheduler:
 
     def _run_stage(self, index: int, stage: StageConfig) -> StageOutcome:
         stage_dir = self.run_dir / stage.name
-        decision = self._decide(index, stage)
+        decision = distributed.broadcast_object(self._decide(index, stage))
         if decision == "skip":
             self.log.info("stage %s: skipped (complete, config unchanged)", stage.name)
             metrics = _read_json(stage_dir / "metrics.json")
             return StageOutcome(stage.name, stage.kind, "skipped", 0.0, metrics)
-        if decision == "run" and stage_dir.exists():
-            previous = self.run_dir / f"{stage.name}.previous"
-            shutil.rmtree(previous, ignore_errors=True)
-            stage_dir.rename(previous)
-        stage_dir.mkdir(parents=True, exist_ok=True)
         fingerprint = self.fingerprints[stage.name]
-        (stage_dir / "config.yaml").write_text(
-            yaml.safe_dump(stage.model_dump(mode="json", by_alias=True), sort_keys=False)
-        )
-        atomic_write_json(
-            stage_dir / "state.json", {"status": "running", "fingerprint": fingerprint, "started": _now()}
-        )
-        handler = logging.FileHandler(stage_dir / "log.txt")
+        main = distributed.is_main()
+        if main:
+            self._prepare_stage_dir(stage, decision, fingerprint)
+        distributed.barrier()
+        handler = logging.FileHandler(stage_dir / "log.txt") if main else logging.NullHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.log.addHandler(handler)
         try:
@@ -155,24 +159,44 @@ class Scheduler:
             self.log.info("stage %s: %s (%s)", stage.name, verb, stage.kind)
             start = time.perf_counter()
             ctx = StageContext(self.run_dir, stage_dir, fingerprint, self.log)
-            metrics = STAGES.get(stage.kind)(stage, ctx).run()
+            kind = STAGES.get(stage.kind)
+            metrics = kind(stage, ctx).run() if main or kind.distributed else {}
+            if not kind.distributed:
+                metrics = distributed.broadcast_object(metrics)
             seconds = time.perf_counter() - start
-            atomic_write_json(stage_dir / "metrics.json", metrics)
-            atomic_write_json(
-                stage_dir / "state.json",
-                {
-                    "status": "complete",
-                    "fingerprint": fingerprint,
-                    "finished": _now(),
-                    "seconds": round(seconds, 2),
-                },
-            )
+            if main:
+                atomic_write_json(stage_dir / "metrics.json", metrics)
+                atomic_write_json(
+                    stage_dir / "state.json",
+                    {
+                        "status": "complete",
+                        "fingerprint": fingerprint,
+                        "finished": _now(),
+                        "seconds": round(seconds, 2),
+                    },
+                )
             self.log.info("stage %s: done in %.1f s", stage.name, seconds)
         finally:
             self.log.removeHandler(handler)
             handler.close()
+        distributed.barrier()
         action = "resumed" if decision == "resume" else "ran"
         return StageOutcome(stage.name, stage.kind, action, seconds, metrics)
+
+    def _prepare_stage_dir(self, stage: StageConfig, decision: str, fingerprint: str) -> None:
+        """Move a stale folder aside, then write the stage's config and ``running`` state."""
+        stage_dir = self.run_dir / stage.name
+        if decision == "run" and stage_dir.exists():
+            previous = self.run_dir / f"{stage.name}.previous"
+            shutil.rmtree(previous, ignore_errors=True)
+            stage_dir.rename(previous)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        (stage_dir / "config.yaml").write_text(
+            yaml.safe_dump(stage.model_dump(mode="json", by_alias=True), sort_keys=False)
+        )
+        atomic_write_json(
+            stage_dir / "state.json", {"status": "running", "fingerprint": fingerprint, "started": _now()}
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

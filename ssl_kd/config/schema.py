@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ssl_kd.registry import DATASETS, MODELS
 
@@ -20,8 +28,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
 
+class VideoOptions(Strict):
+    """How clips are cut from the videos of a video dataset (``data.video``)."""
+
+    frames: int = Field(8, ge=1, description="frames per clip, spread evenly over the clip window")
+    clip_seconds: float | None = Field(
+        None, gt=0, description="clip window in seconds (random in training, centred in evaluation); null: whole video"
+    )
+    decoder: Literal["decord", "pyav"] = Field("decord", description="decord (PyAV as fallback) or pyav")
+    cache: bool = Field(True, description="keep deterministic clips (whole videos, centre clips) in memory")
+    single_frame: bool = Field(
+        False, description="baseline without motion: every frame of a clip replaced by its middle frame"
+    )
+
+
+VIDEO_KEYS = ("format", "split", "video")
+
+
 class DataConfig(Strict):
-    """Which dataset a stage reads and how it is batched and augmented."""
+    """Which dataset a stage reads and how it is batched and augmented.
+
+    ``format``, ``split`` and ``video`` apply to video datasets only; they are left out of image datasets' dumps
+    (and hence fingerprints).
+    """
 
     name: str = Field("digits", description="dataset registry key (`ssl-kd list datasets`)")
     root: Path | None = Field(None, description="local dataset path; the embedded digits need none")
@@ -36,6 +65,11 @@ class DataConfig(Strict):
         None, ge=1, description="keep only this many labelled training images per class (low-data regimes)"
     )
     subset_seed: int = Field(0, description="seed of the train_per_class draw")
+    format: Literal["auto", "folder", "ucf101", "hmdb51", "csv"] = Field(
+        "auto", description="video datasets: layout of data.root (auto: detected)"
+    )
+    split: int = Field(1, ge=1, le=3, description="video datasets: official UCF101 / HMDB51 split")
+    video: VideoOptions = Field(default_factory=VideoOptions, description="video datasets: clip options")
 
     @field_validator("name")
     @classmethod
@@ -49,7 +83,19 @@ class DataConfig(Strict):
             raise ValueError(f"dataset {self.name!r} needs data.root (a local path; nothing is downloaded)")
         if self.root is not None and not self.root.exists():
             raise ValueError(f"data.root {str(self.root)!r} does not exist")
+        if not DATASETS.get(self.name).video:
+            changed = [key for key in VIDEO_KEYS if key in self.model_fields_set]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} only apply to video datasets, not to {self.name!r}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_video_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)
+        if not DATASETS.get(self.name).video:
+            for key in VIDEO_KEYS:
+                dumped.pop(key, None)
+        return dumped
 
 
 class EngineConfig(Strict):
@@ -68,6 +114,7 @@ class EngineConfig(Strict):
     eval_every: int = Field(0, ge=0, description="epochs between test evaluations (0: only at the end)")
     progress: bool = True
     tensorboard: bool = True
+    sync_batchnorm: bool = Field(False, description="SyncBatchNorm across torchrun processes (CUDA only)")
 
     # Settings that change where or how visibly a stage runs, not what it computes.
     NON_SEMANTIC: ClassVar[tuple[str, ...]] = (

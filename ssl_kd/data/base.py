@@ -38,17 +38,21 @@ class ImageSplits:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A registered dataset: its builder and whether it needs ``data.root``."""
+    """A registered dataset: its builder, whether it needs ``data.root`` and whether it holds videos."""
 
     build: Callable[..., ImageSplits]
     requires_root: bool
+    video: bool = False
 
 
-def register_dataset(key: str, requires_root: bool) -> Callable[[Callable], Callable]:
-    """Register ``build(root, image_size) -> ImageSplits`` under ``key``."""
+def register_dataset(key: str, requires_root: bool, video: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``build(root, image_size) -> ImageSplits`` under ``key``.
+
+    A video dataset's builder also receives the whole ``DataConfig`` as ``data`` (format, split, clip options).
+    """
 
     def add(build: Callable[..., ImageSplits]) -> Callable[..., ImageSplits]:
-        DATASETS.register(key)(DatasetEntry(build=build, requires_root=requires_root))
+        DATASETS.register(key)(DatasetEntry(build=build, requires_root=requires_root, video=video))
         return build
 
     return add

@@ -66,7 +66,10 @@ def decode_image(path: Path) -> Image.Image:
 
 
 class TransformedImages(Dataset):
-    """Applies ``transform`` to a source. Items are indices or ``(index, seed)`` pairs (seeded augmentation)."""
+    """Applies ``transform`` to a source. Items are indices or ``(index, seed)`` pairs (seeded augmentation).
+
+    A seeded (training) item also returns its index, so training batches carry their samples' dataset indices.
+    """
 
     def __init__(self, source: ImageSource, transform: Callable[[Any], Any]) -> None:
         self.source = source
@@ -78,22 +81,30 @@ class TransformedImages(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, int] | Skipped:
         index, seed = item if isinstance(item, tuple) else (item, None)
         image, label = self.source[index]
-        if isinstance(image, Path):
-            try:
-                image = decode_image(image)
-            except (OSError, UnidentifiedImageError, ValueError) as err:
-                return Skipped(str(image), f"{type(err).__name__}: {err}")
         if seed is None:
-            return self.transform(image), label
+            return self._load_and_transform(image, label, augment=False)
         # Seed only the CPU generator the transforms draw from (torch.manual_seed would also touch CUDA and
         # costs ~80 us), and restore it afterwards so the caller's random stream is unchanged.
         generator = torch.default_generator
         saved = generator.get_state()
         generator.manual_seed(seed)
         try:
-            return self.transform(image), label
+            sample = self._load_and_transform(image, label, augment=True)
         finally:
             generator.set_state(saved)
+        return sample if isinstance(sample, Skipped) else (*sample, index)
+
+    def _load_and_transform(self, image: Any, label: int, augment: bool) -> tuple[Any, int] | Skipped:
+        """Decode a lazy sample (an image path, or an object with ``load(augment)`` such as a video clip), then
+        transform. Seeded (training) samples load with ``augment=True``, under the sample's seed, so random clip
+        windows are reproducible.
+        """
+        if isinstance(image, Path) or hasattr(image, "load"):
+            try:
+                image = decode_image(image) if isinstance(image, Path) else image.load(augment)
+            except (OSError, UnidentifiedImageError, ValueError, RuntimeError) as err:
+                return Skipped(str(image), f"{type(err).__name__}: {err}")
+        return self.transform(image), label
 
 
 def collate(samples: list[tuple[Any, int] | Skipped]) -> tuple[Any, torch.Tensor, list[str]]:
@@ -106,18 +117,31 @@ def collate(samples: list[tuple[Any, int] | Skipped]) -> tuple[Any, torch.Tensor
     return images, torch.as_tensor([s[1] for s in kept]), skipped
 
 
+def train_collate(
+    samples: list[tuple[Any, int, int] | Skipped],
+) -> tuple[Any, torch.Tensor, list[str], torch.Tensor]:
+    """:func:`collate` for training batches, plus the kept samples' dataset indices (int64, CPU) fourth."""
+    images, labels, skipped = collate(samples)
+    indices = torch.as_tensor([s[2] for s in samples if not isinstance(s, Skipped)], dtype=torch.int64)
+    return images, labels, skipped, indices
+
+
 class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
     """Shuffled batches of ``(index, sample_seed)`` pairs that can start at any batch of any epoch.
 
-    Incomplete final batches are dropped (BatchNorm needs full batches); the batch size shrinks to the dataset
-    size for tiny datasets. ``rank``/``world_size`` shard every batch position across processes.
+    ``batch_size`` is the global batch: with ``world_size`` processes, rank ``r`` gets every ``world_size``-th
+    sample of each global batch, starting at ``r``, so the ranks' batches together are exactly the batch a single
+    process would see (same samples, same augmentation seeds). Incomplete final batches are dropped (BatchNorm
+    needs full batches); the batch size shrinks to the dataset size for tiny datasets.
     """
 
     def __init__(self, num_samples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         if num_samples < world_size:
             raise DataError(f"{num_samples} training samples cannot be split over {world_size} processes")
+        if batch_size % world_size:
+            raise DataError(f"the global batch ({batch_size}) must be divisible by the {world_size} processes")
         self.num_samples = num_samples
-        self.batch_size = min(batch_size, num_samples // world_size)
+        self.batch_size = min(batch_size, num_samples) // world_size  # per process
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
@@ -153,7 +177,8 @@ def load_splits(cfg: DataConfig) -> ImageSplits:
         raise DataError(f"dataset {cfg.name!r} needs data.root (a local path; nothing is downloaded)")
     if cfg.root is not None and not Path(cfg.root).exists():
         raise DataError(f"dataset {cfg.name!r}: data.root {str(cfg.root)!r} does not exist")
-    splits = entry.build(root=cfg.root, image_size=cfg.image_size)
+    options = {"data": cfg} if entry.video else {}
+    splits = entry.build(root=cfg.root, image_size=cfg.image_size, **options)
     if cfg.train_per_class is not None:
         splits.train = per_class_subset(splits.train, cfg.train_per_class, cfg.subset_seed)
     return splits
@@ -182,13 +207,26 @@ def train_loader(
     """A resumable, seeded training loader and its batch sampler."""
     sampler = ResumableBatchSampler(len(source), cfg.batch_size, seed, rank, world_size)
     dataset = TransformedImages(source, transform)
-    return DataLoader(dataset, batch_sampler=sampler, **_loader_options(cfg, pin_memory)), sampler
+    options = _loader_options(cfg, pin_memory) | {"collate_fn": train_collate}
+    return DataLoader(dataset, batch_sampler=sampler, **options), sampler
+
+
+def rank_shard(source: ImageSource, rank: int, world_size: int) -> ImageSource:
+    """Samples ``rank, rank + world_size, ...`` of ``source`` (the whole source for one process)."""
+    if world_size == 1:
+        return source
+    return SubsetSource(source, list(range(rank, len(source), world_size)))
 
 
 def eval_loader(
-    source: ImageSource, transform: Callable[[Any], Any], cfg: DataConfig, pin_memory: bool = False
+    source: ImageSource,
+    transform: Callable[[Any], Any],
+    cfg: DataConfig,
+    pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
-    """A sequential, unshuffled loader over ``source`` with ``cfg.eval_batch_size``."""
-    dataset = TransformedImages(source, transform)
+    """A sequential, unshuffled loader over ``source`` (this rank's shard of it) with ``cfg.eval_batch_size``."""
+    dataset = TransformedImages(rank_shard(source, rank, world_size), transform)
     options = _loader_options(cfg, pin_memory) | {"persistent_workers": False}
     return DataLoader(dataset, batch_size=cfg.eval_batch_size, shuffle=False, **options)

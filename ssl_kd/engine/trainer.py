@@ -4,6 +4,10 @@ Owns device placement, mixed precision, channels_last, the optimiser and per-ste
 checkpointing (every ``checkpoint_every`` steps and at the end, atomically), exact resumption, the progress bar,
 TensorBoard scalars and the NaN/inf guard. Loss values stay on the device between log intervals: the only host
 syncs are every ``log_every`` steps, before a checkpoint and at the end of an epoch.
+
+Under ``torchrun`` the method is wrapped in DistributedDataParallel (through :class:`MethodStep`, whose forward is
+one update phase of the method), logged loss windows are averaged over ranks at each flush, and only rank 0 writes
+checkpoints, history, TensorBoard and the progress bar.
 """
 
 from __future__ import annotations
@@ -17,19 +21,52 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ssl_kd.config.schema import TrainStageConfig
 from ssl_kd.data.loaders import ResumableBatchSampler
+from ssl_kd.engine import distributed
 from ssl_kd.engine.checkpoint import atomic_save, atomic_write_json, load_checkpoint
-from ssl_kd.engine.device import amp_dtype, step_seed
+from ssl_kd.engine.device import amp_dtype, seed_step
 from ssl_kd.engine.optim import build_optimizer, lr_factor
-from ssl_kd.errors import TrainingDiverged
+from ssl_kd.errors import ConfigError, TrainingDiverged
 from ssl_kd.methods.base import Method
 
 Evaluate = Callable[[], dict[str, float]]
 Inputs = torch.Tensor | list[torch.Tensor]
+
+
+class MethodStep(nn.Module):
+    """A module whose forward is one update phase of ``method``: what DistributedDataParallel wraps.
+
+    DDP synchronises the gradients of the parameters a forward pass used, so the method's loss computation has to
+    run inside a forward; the method itself keeps its own hooks, checkpoints and output model.
+    """
+
+    def __init__(self, method: Method) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, phase: int, images: Inputs, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return self.method.phase_step(phase, images, labels)
+
+
+def wrap_for_ranks(method: Method, device: torch.device, sync_batchnorm: bool) -> nn.Module:
+    """``MethodStep(method)``, inside DistributedDataParallel when more than one process runs."""
+    if not distributed.is_distributed():
+        return MethodStep(method)
+    if sync_batchnorm:
+        if device.type != "cuda":
+            raise ConfigError("engine.sync_batchnorm needs CUDA: torch's SyncBatchNorm has no CPU kernel")
+        nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    return DistributedDataParallel(
+        MethodStep(method),
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=method.find_unused_parameters,
+    )
 
 
 class Trainer:
@@ -73,6 +110,8 @@ class Trainer:
         self.dtype = amp_dtype(self.engine.amp, device)
         self.memory_format = torch.channels_last if self.engine.channels_last else torch.preserve_format
         self.method.to(device=device, memory_format=self.memory_format)
+        self.main = distributed.is_main()
+        self.step_module = wrap_for_ranks(method, device, self.engine.sync_batchnorm)
         self.optimizer = build_optimizer(method.trainable_named_parameters(), cfg.optim)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
@@ -97,7 +136,7 @@ class Trainer:
             desc=self.cfg.name,
             unit="step",
             dynamic_ncols=True,
-            disable=None if self.engine.progress else True,
+            disable=None if self.engine.progress and self.main else True,
         )
         try:
             while self.step < self.total_steps:
@@ -111,10 +150,13 @@ class Trainer:
         return {
             "train_loss": last.get("loss", math.nan),
             "steps": self.step,
-            "skipped_samples": len(self.skipped),
+            "skipped_samples": int(
+                distributed.all_reduce_sum(torch.tensor(len(self.skipped), device=self.device)).item()
+            ),
         }
 
     def _run_epoch(self, bar: tqdm, writer: Any) -> None:
+        epoch_start = time.perf_counter()
         epoch, start_batch = divmod(self.step, self.steps_per_epoch)
         self.sampler.set_epoch(epoch, start_batch)
         self.method.train()
@@ -122,7 +164,7 @@ class Trainer:
         window_steps, window_images = 0, 0
         window_start, data_wait = time.perf_counter(), 0.0
         fetch_start = time.perf_counter()
-        for images, labels, skipped in self.loader:
+        for images, labels, skipped, sample_ids in self.loader:
             data_wait += time.perf_counter() - fetch_start
             if skipped:
                 self._record_skipped(skipped)
@@ -130,7 +172,7 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 continue
-            terms = self._train_step(images, labels)
+            terms = self._train_step(images, labels, sample_ids)
             for name, value in terms.items():
                 window[name] = window.get(name, 0) + value.detach().float()
             window_steps += 1
@@ -146,7 +188,7 @@ class Trainer:
             if self._checkpoint_due() and not end_of_epoch:
                 self._save_checkpoint()
             fetch_start = time.perf_counter()
-        self._end_epoch(epoch, writer)
+        self._end_epoch(epoch, writer, time.perf_counter() - epoch_start)
 
     def _to_device(self, images: Inputs) -> Inputs:
         """Move an image batch, or a list of views, to the device (4-d batches in the engine's memory format)."""
@@ -155,27 +197,33 @@ class Trainer:
         images = images.to(self.device, non_blocking=True)
         return images.contiguous(memory_format=self.memory_format) if images.ndim == 4 else images
 
-    def _train_step(self, images: Inputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        torch.manual_seed(step_seed(self.engine.seed, self.step))
+    def _train_step(self, images: Inputs, labels: torch.Tensor, sample_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        seed_step(self.engine.seed, self.step, self.device)
         factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base_lr * factor
         images = self._to_device(images)
         targets = labels.to(self.device, non_blocking=True) if self.method.uses_labels else None
+        self.method.sample_ids = sample_ids
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else nullcontext()
-        with autocast:
-            terms = self.method.training_step(images, targets)
-        loss = torch.stack([value.float() for value in terms.values()]).sum()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.engine.grad_clip is not None:
-            self.scaler.unscale_(self.optimizer)
-            params = [p for group in self.optimizer.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.engine.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        all_terms: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=self.device)
+        for phase in range(self.method.update_phases):  # one optimiser step per phase; usually one phase
+            with autocast:
+                terms = self.step_module(phase, images, targets)
+            loss = torch.stack([value.float() for value in terms.values()]).sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.engine.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                params = [p for group in self.optimizer.param_groups for p in group["params"]]
+                torch.nn.utils.clip_grad_norm_(params, self.engine.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            all_terms |= terms
+            total = total + loss.detach()
         self.method.on_step_end(self.step)
-        return {"loss": loss, **terms}
+        return {"loss": total, **all_terms}
 
     def _flush(
         self,
@@ -190,7 +238,8 @@ class Trainer:
         if not steps:
             return
         names = list(window)
-        sums = torch.stack([window[name] for name in names]).tolist()
+        sums = distributed.all_reduce_mean(torch.stack([window[name] for name in names])).tolist()
+        images_per_s *= distributed.world_size()
         means = {name: total / steps for name, total in zip(names, sums, strict=True)}
         if not all(math.isfinite(value) for value in means.values()):
             bad = ", ".join(f"{n}={v}" for n, v in means.items() if not math.isfinite(v))
@@ -214,7 +263,7 @@ class Trainer:
         self.images_per_s = images_per_s
         self.data_wait_frac = data_wait_frac
 
-    def _end_epoch(self, epoch: int, writer: Any) -> None:
+    def _end_epoch(self, epoch: int, writer: Any, seconds: float) -> None:
         self.method.on_epoch_end(epoch)
         record: dict[str, float] = {"epoch": epoch + 1, "step": self.step}
         record |= {name: total / max(1, self.epoch_steps) for name, total in self.epoch_sums.items()}
@@ -222,6 +271,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": self.images_per_s,
             "data_wait_frac": self.data_wait_frac,
+            "epoch_seconds": seconds,
         }
         every = self.engine.eval_every
         if self.evaluate is not None and every and (epoch + 1) % every == 0:
@@ -235,14 +285,18 @@ class Trainer:
         self.epoch_sums, self.epoch_steps = {}, 0
         terms = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "step"))
         self.log.info("epoch %d/%d step %d: %s", epoch + 1, self.cfg.epochs, self.step, terms)
-        atomic_write_json(self.stage_dir / "history.json", self.history)
-        if self.step < self.total_steps:
+        if self.main:
+            atomic_write_json(self.stage_dir / "history.json", self.history)
+        if self.step < self.total_steps and self._checkpoint_due():  # deferred from the loop to hold this record
             self._save_checkpoint()
 
     def _checkpoint_due(self) -> bool:
         return self.step % self.engine.checkpoint_every == 0
 
     def _save_checkpoint(self) -> None:
+        self.last_good_step = self.step
+        if not self.main:
+            return
         atomic_save(
             {
                 "fingerprint": self.fingerprint,
@@ -258,7 +312,6 @@ class Trainer:
             },
             self.checkpoint_path,
         )
-        self.last_good_step = self.step
 
     def _resume(self) -> None:
         if not self.checkpoint_path.is_file():
@@ -290,7 +343,7 @@ class Trainer:
         self.skipped.extend(names)
 
     def _tensorboard(self) -> Any:
-        if not self.engine.tensorboard:
+        if not self.engine.tensorboard or not self.main:
             return None
         from torch.utils.tensorboard import SummaryWriter
 

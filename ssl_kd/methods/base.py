@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
@@ -25,6 +26,10 @@ class MethodEnv:
     num_classes: int
     load_model: Callable[[ModelSpec, int | None], BackboneModel]
     """``load_model(spec, num_classes)``: a new ``arch`` or an earlier stage's model (None: any head)."""
+    num_train_samples: int = 0
+    """Size of the training set (sample ids run from 0 to this)."""
+    work_dir: Path | None = None
+    """The stage's folder, for method files that live and die with the stage (e.g. a teacher-output cache)."""
 
 
 class Method(nn.Module):
@@ -38,12 +43,19 @@ class Method(nn.Module):
 
     config_class: ClassVar[type[TrainStageConfig]]
     uses_labels: ClassVar[bool] = True
+    update_phases: int = 1
+    """Optimiser steps per batch. The engine calls :meth:`phase_step` for each phase in turn and steps the
+    optimiser after each (only parameters that received a gradient move), e.g. DML's alternating peer updates."""
+    find_unused_parameters: bool = False
+    """Tell DistributedDataParallel that a step may leave some trainable parameters without a gradient."""
 
     def __init__(self, cfg: TrainStageConfig, env: MethodEnv) -> None:
         super().__init__()
         self.cfg = cfg
         self.env = env
         self._frozen: list[str] = []
+        self.sample_ids: Tensor | None = None
+        """Dataset indices (CPU, int64) of the current training batch; set by the engine before each step."""
 
     def freeze(self, name: str) -> None:
         """Keep submodule ``name`` in eval mode without gradients; it is left out of checkpoints."""
@@ -87,6 +99,10 @@ class Method(nn.Module):
     def training_step(self, images: Tensor | list[Tensor], labels: Tensor | None) -> dict[str, Tensor]:
         """Return the weighted loss terms of one batch; the engine optimises their sum."""
         raise NotImplementedError
+
+    def phase_step(self, phase: int, images: Tensor | list[Tensor], labels: Tensor | None) -> dict[str, Tensor]:
+        """The loss terms of update phase ``phase`` (``0 <= phase < update_phases``); one phase by default."""
+        return self.training_step(images, labels)
 
     def output_model(self) -> BackboneModel:
         """The model this stage hands to later stages (e.g. the student)."""

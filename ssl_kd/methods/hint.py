@@ -94,6 +94,7 @@ class Hint(Method):
     """Student regresses frozen-teacher taps through learned adapters; outputs the student."""
 
     config_class = HintConfig
+    find_unused_parameters = True  # student blocks after the deepest hint (and the head if ce_weight=0) get no grad
 
     def __init__(self, cfg: HintConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)

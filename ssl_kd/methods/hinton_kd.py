@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import SoftTargetKL
 from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.teacher_outputs import TeacherCache, frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -28,6 +28,18 @@ class HintonKDConfig(TrainStageConfig):
     ce_weight: float = Field(1.0, ge=0)
     kd_weight: float = Field(1.0, ge=0)
     alpha: float = Field(0.9, ge=0, le=1, description="KD share when weighting=convex")
+    teacher_cache: bool = Field(
+        False, description="run the teacher once per training sample and reuse its logits (needs data.augment: none)"
+    )
+
+    @model_validator(mode="after")
+    def _cache_needs_fixed_inputs(self) -> HintonKDConfig:
+        if self.teacher_cache and self.data.augment != "none":
+            raise ValueError(
+                f"teacher_cache: true needs data.augment: none (got {self.data.augment!r}): with augmentation the "
+                "teacher sees a different image every epoch, so cached logits would be wrong"
+            )
+        return self
 
 
 @register_method("hinton_kd")
@@ -35,7 +47,9 @@ class HintonKD(Method):
     """L = w_ce * CE(z_s, y) + w_kd * tau^2 * KL(softmax(z_t/tau) || softmax(z_s/tau)).
 
     Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv 1503.02531. The teacher is frozen
-    in eval mode and runs without gradients; with ``weighting: convex`` the weights are (1 - alpha, alpha).
+    in eval mode and runs under inference mode; with ``weighting: convex`` the weights are (1 - alpha, alpha).
+    With ``teacher_cache: true`` its logits are computed once per training sample and read back afterwards
+    (:class:`~ssl_kd.methods.teacher_outputs.TeacherCache`).
     """
 
     config_class = HintonKDConfig
@@ -45,6 +59,11 @@ class HintonKD(Method):
         self.student = env.load_model(cfg.student, env.num_classes)
         self.teacher = env.load_model(cfg.teacher, env.num_classes)
         self.freeze("teacher")
+        self.teacher_cache = None
+        if cfg.teacher_cache:
+            if env.work_dir is None:
+                raise ValueError("teacher_cache needs a stage folder (MethodEnv.work_dir)")
+            self.teacher_cache = TeacherCache(env.work_dir / "teacher_cache", env.num_train_samples, env.num_classes)
         self.soft_target = SoftTargetKL(cfg.tau)
         if cfg.weighting == "convex":
             self.ce_weight, self.kd_weight = 1.0 - cfg.alpha, cfg.alpha
@@ -52,8 +71,10 @@ class HintonKD(Method):
             self.ce_weight, self.kd_weight = cfg.ce_weight, cfg.kd_weight
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        with torch.no_grad():
-            teacher_logits = self.teacher(images)
+        if self.teacher_cache is not None and self.sample_ids is not None:
+            teacher_logits = self.teacher_cache(self.teacher, images, self.sample_ids)
+        else:
+            teacher_logits = frozen_forward(self.teacher, images)
         student_logits = self.student(images)
         return {
             "ce": self.ce_weight * F.cross_entropy(student_logits, labels),

@@ -83,6 +83,7 @@ class InternalKD(Method):
     """Student transformer matches the frozen teacher's attention maps and [CLS] states; outputs the student."""
 
     config_class = InternalKDConfig
+    find_unused_parameters = True  # PID/SID train a growing stack of layers; the rest get no gradient
 
     def __init__(self, cfg: InternalKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_kd.engine.distributed import all_gather_cat
 from ssl_kd.models import BackboneModel
 
 
@@ -15,7 +16,9 @@ class KeyQueue(nn.Module):
     """FIFO queues of L2-normalised keys sharing one write pointer (MoCo semantics).
 
     ``enqueue`` writes a batch at the pointer (wrapping around) and advances it by the batch size; callers enqueue
-    after the loss that used the old contents. Several named banks (e.g. student and teacher keys of the same
+    after the loss that used the old contents. Under torchrun the keys of every rank are gathered (in rank order)
+    before they are written, so all ranks hold the same queue, as in facebookresearch/moco's
+    ``concat_all_gather``. Several named banks (e.g. student and teacher keys of the same
     images, ReKD's Q_S and Q_T) stay aligned because they share the pointer. All state lives in buffers, so it is
     checkpointed and moved with the method. Initialised with random unit vectors as in facebookresearch/moco.
 
@@ -40,9 +43,10 @@ class KeyQueue(nn.Module):
 
     @torch.no_grad()
     def enqueue(self, **keys: Tensor) -> None:
-        """Write one batch into every bank (keys must be given for all banks) and advance the pointer."""
+        """Write one batch (of every rank) into every bank (keys must be given for all banks); advance the pointer."""
         if set(keys) != set(self.names):
             raise ValueError(f"enqueue needs keys for {self.names}, got {tuple(keys)}")
+        keys = {name: all_gather_cat(value.detach()) for name, value in keys.items()}
         batch = len(next(iter(keys.values())))
         slots = (self.pointer + torch.arange(batch, device=self.pointer.device)) % self.size
         for name, value in keys.items():
@@ -88,7 +92,8 @@ def shuffled_keys(encoder: nn.Module, images: Tensor, splits: int) -> Tensor:
 
     A single-process stand-in for MoCo's shuffle BN (METHODS.md §11 ``shuffle_bn``, [reconstruction]): the key
     encoder's BatchNorm statistics then come from other images than the queries', so the contrastive task cannot
-    be solved through batch statistics. ``splits=1`` is the plain forward pass.
+    be solved through batch statistics. ``splits=1`` is the plain forward pass. Under torchrun each rank shuffles
+    its own batch (no cross-rank shuffle).
     """
     if splits == 1:
         return encoder(images)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ssl_kd.config.schema import ModelSpec
+from ssl_kd.engine import distributed
 from ssl_kd.losses import NTXent
 from ssl_kd.methods.base import MethodEnv, register_method
 from ssl_kd.methods.memory import ProjectedEncoder
@@ -28,6 +29,10 @@ class SimCLR(SelfSupervisedMethod):
 
     Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", ICML 2020,
     arXiv 2002.05709. The output model is the backbone (without the head).
+
+    Under torchrun the projections of all ranks are gathered *with* their gradients and every local view is
+    contrasted against the global batch; with DDP's gradient averaging this reproduces the single-process gradient
+    of the global batch exactly (tests/methods/test_distributed_ssl.py).
     """
 
     config_class = SimCLRConfig
@@ -39,7 +44,11 @@ class SimCLR(SelfSupervisedMethod):
 
     def training_step(self, images: list[Tensor], labels: None) -> dict[str, Tensor]:
         z_1, z_2 = self.encoder(torch.cat(images)).chunk(2)  # one forward pass over both views
-        return {"nt_xent": self.nt_xent(z_1, z_2)}
+        if not distributed.is_distributed():
+            return {"nt_xent": self.nt_xent(z_1, z_2)}
+        all_z1 = distributed.all_gather_cat_with_grad(z_1)
+        all_z2 = distributed.all_gather_cat_with_grad(z_2)
+        return {"nt_xent": self.nt_xent(z_1, z_2, all_z1, all_z2, offset=distributed.rank() * len(z_1))}
 
     def output_model(self) -> BackboneModel:
         return self.encoder.backbone

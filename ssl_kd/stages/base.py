@@ -64,6 +64,8 @@ class Stage:
 
     config_class: ClassVar[type[StageConfig]]
     provides: ClassVar[tuple[str, ...]] = ()
+    distributed: ClassVar[bool] = True
+    """Whether every torchrun rank runs this stage (sharing the work); False: rank 0 alone."""
 
     def __init__(self, cfg: StageConfig, ctx: StageContext) -> None:
         self.cfg = cfg

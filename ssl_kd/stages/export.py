@@ -51,6 +51,7 @@ class ExportStage(Stage):
 
     config_class = ExportStageConfig
     provides = ("export",)
+    distributed = False  # one process writes and verifies the files
 
     def run(self) -> dict[str, Any]:
         cfg: ExportStageConfig = self.cfg

@@ -5,6 +5,9 @@ Features of the train and test splits are extracted once, unaugmented, and cache
 of the training data, never on test. With ``raw_pixels: true`` the same protocol runs on the normalised pixels as
 a floor: on digits, full-label probes saturate near 0.98 even for random features, so the low-shot probes are the
 figures that tell representations apart.
+
+Under ``torchrun`` each rank extracts the features of its shard of the data; rank 0 gathers them, writes the
+cache and runs the probes (they are cheap next to extraction), and broadcasts the metrics.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from rich.table import Table
 
 from ssl_kd.config.schema import DataConfig, EngineConfig, ModelSpec, StageConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits
-from ssl_kd.engine import resolve_device, seed_everything
+from ssl_kd.engine import distributed, resolve_device, seed_everything
 from ssl_kd.evaluation.features import extract_features, load_features, save_features
 from ssl_kd.evaluation.protocol import ProbeProtocol, evaluate_features
 from ssl_kd.stages.base import Stage, register_stage
@@ -66,16 +69,22 @@ class ProbeStage(Stage):
         splits = load_splits(cfg.data)
         model = self.ctx.load_model(cfg.model)
         taps = [name for name in model.tap_names if name != "logits"] if cfg.taps == ["all"] else cfg.taps
-        device = resolve_device(cfg.engine.device)
+        device = distributed.local_device(resolve_device(cfg.engine.device))
         model.to(device).eval()
         transform = eval_transform(cfg.data.image_size, splits.mean, splits.std)
+        pin = device.type == "cuda"
+        ranks = {"rank": distributed.rank(), "world_size": distributed.world_size()}
         loaders = {
-            "train": eval_loader(splits.train, transform, cfg.data, pin_memory=device.type == "cuda"),
-            "test": eval_loader(splits.test, transform, cfg.data, pin_memory=device.type == "cuda"),
+            "train": eval_loader(splits.train, transform, cfg.data, pin_memory=pin, **ranks),
+            "test": eval_loader(splits.test, transform, cfg.data, pin_memory=pin, **ranks),
         }
         cache = self.ctx.stage_dir / "features"
         features = self._cached_features(model, taps, loaders, cache, device)
+        if not distributed.is_main():
+            return distributed.broadcast_object(None)
         if cfg.raw_pixels:
+            if distributed.is_distributed():  # rank 0 reads all pixels itself
+                loaders = {split: eval_loader(getattr(splits, split), transform, cfg.data) for split in loaders}
             features[RAW_PIXELS] = {split: raw_pixels(loader) for split, loader in loaders.items()}
         protocol = ProbeProtocol(
             shots=tuple(cfg.shots),
@@ -95,19 +104,25 @@ class ProbeStage(Stage):
             prefix = "" if name == "features" else f"{name}_"
             metrics |= {f"{prefix}{key}": value for key, value in result.items()}
         print_probe_table(per_set, cfg.shots)
-        return metrics
+        return distributed.broadcast_object(metrics)
 
     def _cached_features(
         self, model: torch.nn.Module, taps: list[str], loaders: dict, cache: Path, device: torch.device
     ) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
         cfg: ProbeStageConfig = self.cfg
         paths = {(tap, split): cache / f"{tap}_{split}.npz" for tap in taps for split in loaders}
-        if not all(path.is_file() for path in paths.values()):
+        if not distributed.broadcast_object(all(path.is_file() for path in paths.values())):
+            progress = cfg.engine.progress and distributed.is_main()
             for split, loader in loaders.items():
-                values, labels = extract_features(model, loader, taps, device, cfg.pool_size, cfg.engine.progress)
+                values, labels = extract_features(model, loader, taps, device, cfg.pool_size, progress)
+                labels = distributed.gather_rank_shards(labels)
                 for tap, tap_values in values.items():
-                    save_features(paths[tap, split], tap_values, labels)
+                    tap_values = distributed.gather_rank_shards(tap_values)
+                    if distributed.is_main():
+                        save_features(paths[tap, split], tap_values, labels)
             self.ctx.log.info("cached features of %s in %s", ", ".join(taps), cache)
+        if not distributed.is_main():
+            return {}
         return {tap: {split: load_features(paths[tap, split]) for split in loaders} for tap in taps}
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ssl_kd.config.schema import TrainStageConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
-from ssl_kd.engine import Trainer, resolve_device, seed_everything
+from ssl_kd.engine import Trainer, distributed, resolve_device, seed_everything
 from ssl_kd.engine.checkpoint import save_model
 from ssl_kd.engine.device import amp_dtype
 from ssl_kd.engine.evaluate import top1_accuracy
@@ -37,17 +37,19 @@ class TrainStage(Stage):
     def run(self) -> dict[str, Any]:
         cfg: TrainStageConfig = self.cfg
         seed_everything(cfg.engine.seed, cfg.engine.deterministic)
-        device = resolve_device(cfg.engine.device)
+        device = distributed.local_device(resolve_device(cfg.engine.device))
         pin = device.type == "cuda"
         splits = load_splits(cfg.data)
         method_class = METHODS.get(cfg.method)
-        method = method_class(cfg, MethodEnv(splits.num_classes, self.ctx.load_model))
+        env = MethodEnv(splits.num_classes, self.ctx.load_model, len(splits.train), self.ctx.stage_dir)
+        method = method_class(cfg, env)
         augment = method_class.train_transform(cfg, splits.mean, splits.std) or train_transform(
             cfg.data.image_size, splits.mean, splits.std, cfg.data.augment
         )
-        loader, sampler = train_loader(splits.train, augment, cfg.data, cfg.engine.seed, pin_memory=pin)
+        ranks = {"rank": distributed.rank(), "world_size": distributed.world_size()}
+        loader, sampler = train_loader(splits.train, augment, cfg.data, cfg.engine.seed, pin_memory=pin, **ranks)
         plain = eval_transform(cfg.data.image_size, splits.mean, splits.std)
-        test_loader = eval_loader(splits.test, plain, cfg.data, pin_memory=pin)
+        test_loader = eval_loader(splits.test, plain, cfg.data, pin_memory=pin, **ranks)
         dtype = amp_dtype(cfg.engine.amp, device)
 
         def evaluate() -> dict[str, float]:
@@ -57,12 +59,13 @@ class TrainStage(Stage):
             return {"test_top1": top1_accuracy(model, test_loader, device, dtype)}
 
         self.ctx.log.info(
-            "%s: %d training images, %d classes, %d steps/epoch on %s",
+            "%s: %d training images, %d classes, %d steps/epoch on %s x %d process(es)",
             cfg.method,
             len(splits.train),
             splits.num_classes,
             sampler.batches_per_epoch,
             device,
+            distributed.world_size(),
         )
         trainer = Trainer(
             method,
@@ -77,6 +80,8 @@ class TrainStage(Stage):
         )
         metrics = trainer.fit() | evaluate()
         model = method.output_model()
+        if not distributed.is_main():
+            return metrics
         save_model(
             self.ctx.stage_dir / MODEL_FILE,
             model,

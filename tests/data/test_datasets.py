@@ -49,9 +49,14 @@ def test_image_folder_skips_and_names_corrupt_files(tmp_path: Path) -> None:
     splits = load_splits(cfg)
     assert splits.class_names == ["cat", "dog"] and len(splits.train) == 7
     loader, _ = train_loader(splits.train, train_transform(16, splits.mean, splits.std, "standard"), cfg, seed=0)
-    images, labels, skipped = next(iter(loader))
+    images, labels, skipped, indices = next(iter(loader))
     assert images.shape == (6, 3, 16, 16) and labels.shape == (6,)
     assert len(skipped) == 1 and "broken.png" in skipped[0]
+    assert sorted(indices.tolist()) == sorted(set(range(7)) - {_broken_index(splits.train)})
+
+
+def _broken_index(source) -> int:
+    return next(i for i in range(len(source)) if "broken" in str(source[i][0]))
 
 
 def test_image_folder_without_splits_is_a_data_error(tmp_path: Path) -> None:
@@ -98,10 +103,22 @@ def test_sampler_resumes_mid_epoch_with_same_batches() -> None:
 def test_sampler_shards_disjointly_across_ranks() -> None:
     shards = []
     for rank in range(2):
-        sampler = ResumableBatchSampler(num_samples=40, batch_size=5, seed=0, rank=rank, world_size=2)
+        sampler = ResumableBatchSampler(num_samples=40, batch_size=10, seed=0, rank=rank, world_size=2)
         sampler.set_epoch(0)
         shards.append({index for batch in sampler for index, _ in batch})
     assert not shards[0] & shards[1] and len(shards[0] | shards[1]) == 40
+
+
+def test_ranks_together_see_the_single_process_batches() -> None:
+    single = ResumableBatchSampler(num_samples=40, batch_size=8, seed=3)
+    ranks = [ResumableBatchSampler(num_samples=40, batch_size=8, seed=3, rank=r, world_size=2) for r in range(2)]
+    for sampler in (single, *ranks):
+        sampler.set_epoch(1)
+    assert ranks[0].batch_size == 4 and ranks[0].batches_per_epoch == single.batches_per_epoch
+    for whole, part0, part1 in zip(single, *ranks, strict=True):
+        assert sorted(whole) == sorted(part0 + part1)
+    with pytest.raises(DataError, match="divisible"):
+        ResumableBatchSampler(num_samples=40, batch_size=7, seed=0, rank=0, world_size=2)
 
 
 def test_augmentation_depends_only_on_sample_seed() -> None:

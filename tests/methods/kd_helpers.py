@@ -29,7 +29,7 @@ def tiny_env(teacher: BackboneModel | None = None) -> MethodEnv:
             return copy.deepcopy(teacher)
         return build_model(spec.arch, num_classes, **spec.options)
 
-    return MethodEnv(num_classes=10, load_model=load)
+    return MethodEnv(num_classes=10, load_model=load, num_train_samples=16)
 
 
 def build_method(raw: dict[str, Any], teacher: BackboneModel | None = None) -> Method:

@@ -1,0 +1,76 @@
+"""Teacher outputs: inference-mode forward usable as a target, and the per-sample on-disk cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydantic
+import pytest
+import torch
+from kd_helpers import TINY_CNN, run_tiny
+
+from ssl_kd.methods.hinton_kd import HintonKDConfig
+from ssl_kd.methods.teacher_outputs import TeacherCache, frozen_forward
+
+
+class CountingTeacher(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.linear(x)
+
+
+def test_frozen_forward_is_a_constant_target_in_an_autograd_graph() -> None:
+    teacher, student = CountingTeacher(), torch.nn.Linear(4, 3)
+    x = torch.randn(5, 4)
+    target = frozen_forward(teacher, x)
+    assert not target.requires_grad and not target.is_inference()
+    loss = torch.nn.functional.kl_div(student(x).log_softmax(1), target.softmax(1), reduction="batchmean")
+    loss.backward()  # an inference tensor saved for backward would raise here
+    assert student.weight.grad is not None and teacher.linear.weight.grad is None
+
+
+def test_cache_runs_the_teacher_once_per_sample_and_survives_reopening(tmp_path: Path) -> None:
+    teacher = CountingTeacher()
+    data = torch.randn(6, 4)
+    cache = TeacherCache(tmp_path, num_samples=6, width=3)
+    first = cache(teacher, data[[0, 1, 2]], torch.tensor([0, 1, 2]))
+    cache(teacher, data[[3, 4, 5]], torch.tensor([3, 4, 5]))
+    assert teacher.calls == 2 and cache.complete()
+    again = cache(teacher, data[[2, 0, 1]], torch.tensor([2, 0, 1]))
+    assert teacher.calls == 2  # served from the cache
+    torch.testing.assert_close(again, first[[2, 0, 1]])
+    reopened = TeacherCache(tmp_path, num_samples=6, width=3)
+    torch.testing.assert_close(reopened(teacher, data[[5]], torch.tensor([5])), teacher.linear(data[[5]]).detach())
+    assert teacher.calls == 2
+
+
+def test_a_partly_new_batch_runs_the_teacher(tmp_path: Path) -> None:
+    teacher = CountingTeacher()
+    cache = TeacherCache(tmp_path, num_samples=4, width=3)
+    cache(teacher, torch.randn(2, 4), torch.tensor([0, 1]))
+    cache(teacher, torch.randn(2, 4), torch.tensor([1, 2]))
+    assert teacher.calls == 2 and not cache.complete()
+
+
+def test_cache_refuses_augmented_inputs() -> None:
+    spec = {"name": "kd", "student": TINY_CNN, "teacher": {"from": "t"}, "teacher_cache": True}
+    with pytest.raises(pydantic.ValidationError, match="augment: none"):
+        HintonKDConfig.model_validate({**spec, "data": {"augment": "light"}})
+    assert HintonKDConfig.model_validate({**spec, "data": {"augment": "none"}}).teacher_cache
+
+
+def test_cached_kd_matches_live_kd_in_a_pipeline(tmp_path: Path) -> None:
+    teacher = {"name": "teacher", "method": "supervised", "model": TINY_CNN}
+    kd = {"method": "hinton_kd", "student": TINY_CNN, "teacher": {"from": "teacher"}, "data": {"augment": "none"}}
+    stages = [teacher, {"name": "live", **kd}, {"name": "cached", **kd, "teacher_cache": True}]
+    results = run_tiny(tmp_path, stages, epochs=3)
+    assert results["cached"]["train_loss"] == pytest.approx(results["live"]["train_loss"], rel=1e-5)
+    history = [json.loads((tmp_path / "run" / s / "history.json").read_text()) for s in ("live", "cached")]
+    assert [h["kd"] for h in history[1]] == pytest.approx([h["kd"] for h in history[0]], rel=1e-5)
+    assert (tmp_path / "run" / "cached" / "teacher_cache" / "values.npy").is_file()
