@@ -28,13 +28,14 @@ from ssl_kd.scheduler import Scheduler
 PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "kd_zoo_digits.yaml"
 ROWS = [  # (row label, stage suffix)
     ("student alone", "alone"),
-    ("Hinton KD", "kd"),
-    ("DML (2 peers)", "dml"),
+    ("Hinton KD (convex, alpha 0.9)", "kd"),
+    ("DML (2 peers, joint)", "dml"),
+    ("DML (2 peers, alternating)", "dml_alt"),
     ("SOKD", "sokd"),
     ("DR-KD (no teacher)", "drkd"),
-    ("FitNets (hint 3 ep -> KD 7 ep)", "fitnet"),
+    ("FitNets (hint 30% -> KD 70% of the budget)", "fitnet"),
 ]
-COLUMNS = [("MobileNetV2", "mbv2"), ("AlexNet", "alexnet")]
+COLUMNS = [("MobileNetV2 (10 epochs)", "mbv2"), ("AlexNet (5 epochs)", "alexnet")]
 VIT_ROWS = [
     ("ViT teacher (4 layers)", "vit_teacher"),
     ("ViT student alone (2 layers)", "vit_alone"),

@@ -53,7 +53,17 @@ class MutualLearningLoss(nn.Module):
         targets = [z.detach() for z in logits]
         terms: dict[str, Tensor] = {}
         for k, z_k in enumerate(logits):
-            kl = [self.soft_target(z_k, t) for index, t in enumerate(targets) if index != k]
-            terms[f"ce_{k}"] = self.ce_weight * F.cross_entropy(z_k, labels)
-            terms[f"kd_{k}"] = self.kd_weight * sum(kl) / len(kl)
+            terms |= self.peer_terms(k, z_k, targets, labels)
         return terms
+
+    def peer_terms(self, k: int, logits_k: Tensor, targets: Sequence[Tensor], labels: Tensor) -> dict[str, Tensor]:
+        """``{"ce_k", "kd_k"}``: peer ``k``'s terms against the (detached) predictions ``targets`` of every peer.
+
+        ``targets[k]`` is ignored. The alternating update calls this once per peer with targets recomputed after
+        the earlier peers' steps.
+        """
+        kl = [self.soft_target(logits_k, t.detach()) for index, t in enumerate(targets) if index != k]
+        return {
+            f"ce_{k}": self.ce_weight * F.cross_entropy(logits_k, labels),
+            f"kd_{k}": self.kd_weight * sum(kl) / len(kl),
+        }

@@ -63,18 +63,22 @@ class RectifiedKDLoss(nn.Module):
         self.rectify = rectify
         self.soft_target = SoftTargetKL(tau)
 
-    def forward(self, student: Tensor, teacher: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self, student: Tensor, teacher: Tensor, labels: Tensor, alpha: float | None = None
+    ) -> dict[str, Tensor]:
         """Weighted ``ce`` and ``kd`` terms; no gradient reaches ``teacher``.
 
         Args:
             student: student logits (B, C).
             teacher: self-teacher logits (B, C), e.g. from a snapshot of the student.
             labels: class indices (B,).
+            alpha: this call's KD share (a scheduled alpha); default: the constructor's.
         """
+        alpha = self.alpha if alpha is None else alpha
         target = teacher.detach()
         if self.rectify == "swap":
             target = rectify_logits(target, labels)
         return {
-            "ce": (1.0 - self.alpha) * F.cross_entropy(student, labels),
-            "kd": self.alpha * self.soft_target(student, target),
+            "ce": (1.0 - alpha) * F.cross_entropy(student, labels),
+            "kd": alpha * self.soft_target(student, target),
         }

@@ -1,19 +1,23 @@
 """Deep mutual learning: a cohort of peers trained together. METHODS.md §16 [reconstruction: formula].
 
 Zhang, Xiang, Hospedales, Lu, "Deep Mutual Learning", CVPR 2018, arXiv 1706.00384. Each peer k minimises
-CE(z_k, y) + 1/(P-1) * sum_{l != k} tau^2 * KL(softmax(sg z_l / tau) || softmax(z_k / tau)); the engine sums the
-peers' losses and takes one optimiser step over all peers.
+CE(z_k, y) + 1/(P-1) * sum_{l != k} tau^2 * KL(softmax(sg z_l / tau) || softmax(z_k / tau)).
 
-Update modes: only ``joint`` is implemented. It is exact here: every peer's target is the other peers' detached
-prediction from the same (pre-update) forward pass. The paper's ``alternating`` update (update peer 1, recompute,
-then update peer 2 against the updated peer 1) needs one optimiser step per peer per batch, which the shared engine
-(one step per batch) does not offer; it is left out rather than approximated.
+Update modes:
+
+* ``joint`` (default): one optimiser step over all peers per batch; every peer's target is the other peers'
+  detached prediction from the same (pre-update) forward pass.
+* ``alternating`` (the paper's Algorithm 1): P optimiser steps per batch (the engine's update phases). Phase k
+  updates peer k only, against the other peers' predictions on the same batch *after* the earlier peers' updates
+  of this batch: peer 1 learns from the already updated peer 0, and so on. Targets are computed without gradients
+  in the peers' current (training) mode, so a peer's BatchNorm running statistics also see these extra passes.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -31,7 +35,9 @@ class DMLConfig(TrainStageConfig):
     tau: float = Field(1.0, gt=0, description="softmax temperature of the peer KL")
     ce_weight: float = Field(1.0, ge=0)
     kd_weight: float = Field(1.0, ge=0)
-    update: Literal["joint"] = Field("joint", description="joint: one step for all peers (alternating: not offered)")
+    update: Literal["joint", "alternating"] = Field(
+        "joint", description="joint: one step for all peers; alternating: one step per peer, in turn"
+    )
 
     def references(self) -> dict[str, str]:
         return {f"peers[{i}]": peer.from_ for i, peer in enumerate(self.peers) if peer.from_ is not None}
@@ -39,7 +45,7 @@ class DMLConfig(TrainStageConfig):
 
 @register_method("dml")
 class DML(Method):
-    """Peers ``peers[0..P-1]`` trained jointly with :class:`~ssl_kd.losses.MutualLearningLoss`; outputs peer 0."""
+    """Peers ``peers[0..P-1]`` trained with :class:`~ssl_kd.losses.MutualLearningLoss`; outputs peer 0."""
 
     config_class = DMLConfig
 
@@ -47,9 +53,26 @@ class DML(Method):
         super().__init__(cfg, env)
         self.peers = nn.ModuleList(env.load_model(spec, env.num_classes) for spec in cfg.peers)
         self.loss = MutualLearningLoss(cfg.tau, cfg.ce_weight, cfg.kd_weight)
+        if cfg.update == "alternating":
+            self.update_phases = len(self.peers)
+            self.find_unused_parameters = True  # each phase moves one peer
+        self._targets: list[Tensor] = []
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         return self.loss([peer(images) for peer in self.peers], labels)
+
+    def phase_step(self, phase: int, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        if self.cfg.update == "joint":
+            return self.training_step(images, labels)
+        with torch.no_grad():
+            if phase == 0:  # peers 1.. have not moved yet in this batch
+                self._targets = [images.new_empty(0)] + [peer(images) for peer in self.peers[1:]]
+            else:  # the peer stepped in the previous phase teaches with its new weights
+                self._targets[phase - 1] = self.peers[phase - 1](images)
+        terms = self.loss.peer_terms(phase, self.peers[phase](images), self._targets, labels)
+        if phase == len(self.peers) - 1:
+            self._targets = []
+        return terms
 
     def output_model(self) -> BackboneModel:
         return self.peers[0]

@@ -6,23 +6,31 @@ Amik, Tasin, Ahmed, Elahi, Mohammed, "Dynamic Rectification Knowledge Distillati
     z = f_theta(x);  t = sg(f_snapshot(x));  t' = t with the wrongly predicted class's logit swapped with y's
     L = (1 - alpha) * CE(z, y) + alpha * tau^2 * KL(softmax(t' / tau) || softmax(z / tau))
 
-The self-teacher is a *snapshot* of the student, never the same forward pass (that gives a zero gradient on every
-correctly predicted sample, METHODS.md §4 pitfall; ``same_forward`` is therefore not offered):
+The self-teacher is an earlier state of the student, never the same forward pass (that gives a zero gradient on
+every correctly predicted sample, METHODS.md §4 pitfall; ``same_forward`` is therefore not offered):
 
-* ``previous_epoch`` (default): a copy of the student's weights taken at the end of each epoch, run without
-  gradients in eval mode. [reconstruction] METHODS.md's default records per-sample logits by sample id, but the
-  engine's batches carry no sample ids, so the snapshot is re-run (one extra no-grad forward); the targets are the
-  same up to the augmentation of the current pass.
+* ``previous_epoch`` (default, METHODS.md's default [reconstruction]): the logits the student itself produced for
+  each sample during the previous epoch's training pass, recorded by sample id (the engine's batches carry dataset
+  indices). No extra forward pass, as the abstract's "no additional training cost" says. The record is a
+  (samples, classes) buffer, checkpointed with the method; under torchrun every rank records the logits of all
+  ranks (gathered each step). A sample never seen yet has all-zero logits, i.e. a uniform target.
+* ``snapshot``: a copy of the student's weights taken at the end of each epoch, re-run without gradients in eval
+  mode on the current batch (one extra forward).
 * ``ema``: an exponential moving average of the student's weights (``ema_decay``, 0.999 [reconstruction]),
   updated after every optimiser step.
 * ``pretrained``: a frozen earlier stage's model (``pretrained: {from: STAGE}``), the Tf-KD self-teacher.
 
-For ``previous_epoch`` and ``ema`` the first ``ce_warmup_epochs`` epochs (default 1, METHODS.md's "KD term off in
-epoch 0") train with plain CE (weight 1, [reconstruction]) because there is no earlier self yet. On short, low-data
-budgets one CE epoch leaves a near-chance snapshot whose tau-6 targets are almost uniform, and with alpha 0.9 that
-drives the student towards uniform predictions; raise ``ce_warmup_epochs`` (and lower ``alpha``/``tau``) there.
-``pretrained`` self-teachers are already trained, so they teach from the first step. The snapshot is a registered
-submodule without gradients; its weights and the epoch counter are checkpointed, so resume is exact.
+``alpha_schedule: linear`` [not in DR-KD; from PS-KD, Kim et al., "Self-Knowledge Distillation with Progressive
+Refinement of Targets", ICCV 2021] ramps the KD share as alpha * (epoch + 1) / epochs, so an early, still poor
+self-teacher weighs little; ``constant`` (default) keeps alpha throughout.
+
+For the self-teachers (all but ``pretrained``) the first ``ce_warmup_epochs`` epochs (default 1, METHODS.md's "KD
+term off in epoch 0") train with plain CE (weight 1, [reconstruction]) because there is no earlier self yet. On
+short, low-data budgets one CE epoch leaves a near-chance self-teacher whose tau-6 targets are almost uniform, and
+with alpha 0.9 that drives the student towards uniform predictions; raise ``ce_warmup_epochs`` (and lower
+``alpha``/``tau``) there. ``pretrained`` self-teachers are already trained, so they teach from the first step. The
+record, the snapshot (a registered submodule without gradients) and the epoch counter are checkpointed, so resume
+is exact.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
+from ssl_kd.engine.distributed import all_gather_cat
 from ssl_kd.losses import RectifiedKDLoss
 from ssl_kd.methods.base import Method, MethodEnv, register_method
 from ssl_kd.methods.epoch_counter import EpochCounter
@@ -47,14 +56,17 @@ class DRKDConfig(TrainStageConfig):
 
     method: Literal["drkd"] = "drkd"
     student: ModelSpec
-    teacher: Literal["previous_epoch", "ema", "pretrained"] = "previous_epoch"
+    teacher: Literal["previous_epoch", "snapshot", "ema", "pretrained"] = "previous_epoch"
     pretrained: ModelSpec | None = Field(None, description="the self-teacher when teacher=pretrained")
     ema_decay: float = Field(0.999, gt=0, lt=1, description="EMA decay per step when teacher=ema")
     rectify: Literal["swap", "none"] = "swap"
     ce_warmup_epochs: int = Field(
-        1, ge=0, description="epochs of plain CE before a previous_epoch/ema snapshot starts teaching"
+        1, ge=0, description="epochs of plain CE before a self-teacher (all but pretrained) starts teaching"
     )
     alpha: float = Field(0.9, ge=0, le=1)
+    alpha_schedule: Literal["constant", "linear"] = Field(
+        "constant", description="linear: alpha * (epoch + 1) / epochs, the progressive ramp of PS-KD"
+    )
     tau: float = Field(6.0, gt=0)
 
     @model_validator(mode="after")
@@ -76,23 +88,47 @@ class DRKD(Method):
         if cfg.teacher == "pretrained":
             self.snapshot = env.load_model(cfg.pretrained, env.num_classes)
             self.freeze("snapshot")
-        else:
+        elif cfg.teacher in ("snapshot", "ema"):
             self.snapshot = copy.deepcopy(self.student).requires_grad_(False).eval()
+        else:
+            self.register_buffer("recorded", torch.zeros(env.num_train_samples, env.num_classes))
         self.epochs = EpochCounter()
         self.loss = RectifiedKDLoss(cfg.alpha, cfg.tau, cfg.rectify)
 
     def train(self, mode: bool = True) -> DRKD:
         super().train(mode)
-        self.snapshot.eval()
+        if hasattr(self, "snapshot"):
+            self.snapshot.eval()
         return self
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         logits = self.student(images)
+        if self.cfg.teacher == "previous_epoch":
+            return self._recorded_step(logits, labels)
         if self.cfg.teacher != "pretrained" and self.epochs.value < self.cfg.ce_warmup_epochs:
             return {"ce": F.cross_entropy(logits, labels)}
         with torch.no_grad():
             teacher_logits = self.snapshot(images)
-        return self.loss(logits, teacher_logits, labels)
+        return self.loss(logits, teacher_logits, labels, self._alpha())
+
+    def _alpha(self) -> float:
+        """This epoch's KD share: constant, or ramped linearly to ``alpha`` over the stage."""
+        if self.cfg.alpha_schedule == "constant":
+            return self.cfg.alpha
+        return self.cfg.alpha * (self.epochs.value + 1) / self.cfg.epochs
+
+    def _recorded_step(self, logits: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """Distil from last epoch's recorded logits of these samples, then record this epoch's."""
+        if self.sample_ids is None:
+            raise RuntimeError("teacher: previous_epoch needs the batch's sample ids (set by the engine)")
+        ids = self.sample_ids.to(self.recorded.device, non_blocking=True)
+        warm = self.epochs.value >= self.cfg.ce_warmup_epochs
+        if warm:
+            terms = self.loss(logits, self.recorded[ids], labels, self._alpha())
+        else:
+            terms = {"ce": F.cross_entropy(logits, labels)}
+        self.recorded.index_copy_(0, all_gather_cat(ids), all_gather_cat(logits.detach().float()))
+        return terms
 
     @torch.no_grad()
     def on_step_end(self, step: int) -> None:
@@ -104,7 +140,7 @@ class DRKD(Method):
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int) -> None:
-        if self.cfg.teacher == "previous_epoch":
+        if self.cfg.teacher == "snapshot":
             self.snapshot.load_state_dict(self.student.state_dict())
         self.epochs.increment()
 

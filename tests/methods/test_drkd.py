@@ -1,4 +1,4 @@
-"""DR-KD: snapshot self-teacher (previous epoch / EMA / pretrained), rectification, no teacher gradient, resume."""
+"""DR-KD: recorded previous-epoch logits, snapshot / EMA / pretrained self-teachers, rectification, resume."""
 
 from __future__ import annotations
 
@@ -11,7 +11,46 @@ from kd_helpers import TINY_CNN, batch, build_method, fit_fixed_batch, run_tiny
 
 from ssl_kd.methods.drkd import DRKDConfig
 
-DRKD = {"method": "drkd", "student": TINY_CNN}
+DRKD = {"method": "drkd", "student": TINY_CNN, "teacher": "snapshot"}
+RECORDED = {"method": "drkd", "student": TINY_CNN, "alpha": 1.0, "tau": 1.0}
+
+
+def _step(method, images: torch.Tensor, labels: torch.Tensor, ids: list[int]) -> dict[str, torch.Tensor]:
+    method.sample_ids = torch.tensor(ids)
+    return method.training_step(images, labels)
+
+
+def test_previous_epoch_teaches_with_the_logits_recorded_for_each_sample() -> None:
+    method = build_method(RECORDED)  # the documented default teacher
+    assert method.cfg.teacher == "previous_epoch" and not hasattr(method, "snapshot")
+    method.eval()
+    images, labels = batch(4)
+    assert sorted(_step(method, images, labels, [3, 7, 1, 0])) == ["ce"]  # epoch 0: CE only, logits recorded
+    with torch.no_grad():
+        first = method.student(images)
+    torch.testing.assert_close(method.recorded[[3, 7, 1, 0]], first)
+    assert not method.recorded[[2, 4]].any()  # unseen samples keep zero logits
+    method.on_epoch_end(0)
+    with torch.no_grad():  # move the student so that its current logits differ from the recorded ones
+        for parameter in method.student.parameters():
+            parameter.add_(0.05)
+    terms = _step(method, images[[1, 0]], labels[[1, 0]], [7, 3])  # same samples, other order
+    with torch.no_grad():
+        current = method.student(images[[1, 0]])
+    expected = method.loss(current, first[[1, 0]], labels[[1, 0]])["kd"]
+    assert terms["kd"].item() == pytest.approx(expected.item(), rel=1e-5)  # teacher = the recorded epoch-0 logits
+    torch.testing.assert_close(method.recorded[[7, 3]], current)  # and the record moved on
+    terms["kd"].backward()
+    assert all(p.grad is not None for p in method.student.parameters() if p.requires_grad)
+
+
+def test_previous_epoch_record_is_checkpointed() -> None:
+    method = build_method(RECORDED)
+    _step(method, *batch(4), [0, 1, 2, 3])
+    state = method.trainable_state_dict()
+    resumed = build_method(RECORDED)
+    resumed.load_trainable_state_dict(state)
+    torch.testing.assert_close(resumed.recorded, method.recorded)
 
 
 def test_first_epoch_is_plain_ce_then_the_snapshot_teaches() -> None:
@@ -87,6 +126,17 @@ def test_pretrained_teacher_needs_a_model() -> None:
         DRKDConfig(name="d", student=TINY_CNN, teacher="same_forward")
 
 
-def test_runs_in_a_tiny_pipeline(tmp_path: Path) -> None:
-    results = run_tiny(tmp_path, [{"name": "drkd", **DRKD, "teacher": "ema"}])
+@pytest.mark.parametrize("teacher", ["previous_epoch", "ema"])
+def test_runs_in_a_tiny_pipeline(tmp_path: Path, teacher: str) -> None:
+    results = run_tiny(tmp_path, [{"name": "drkd", **DRKD, "teacher": teacher}], epochs=3)
     assert 0.0 <= results["drkd"]["test_top1"] <= 1.0
+
+
+def test_linear_alpha_schedule_ramps_to_alpha_over_the_stage() -> None:
+    method = build_method({**RECORDED, "alpha": 0.8, "alpha_schedule": "linear", "epochs": 4})
+    alphas = []
+    for epoch in range(4):
+        alphas.append(method._alpha())
+        method.on_epoch_end(epoch)
+    assert alphas == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert build_method({**RECORDED, "alpha": 0.8})._alpha() == 0.8
