@@ -69,3 +69,12 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     path = write_pipeline(root / "tiny_export.yaml", raw)
     Scheduler(load_pipeline(path), root / "run").run()
     return path, root / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny moving-digits tree (2 training and 1 test clip per class, 16 frames of 32 x 32), made once."""
+    from ssl_kd.data.video import MovingDigitsConfig, generate_moving_digits
+
+    root = tmp_path_factory.mktemp("videos") / "moving_digits"
+    return generate_moving_digits(root, MovingDigitsConfig(train_per_class=2, test_per_class=1))

@@ -4,10 +4,12 @@ from ssl_kd.losses.attention_kl import AttentionKL
 from ssl_kd.losses.cls_cosine import CLSCosineLoss
 from ssl_kd.losses.hint_regression import HintLoss
 from ssl_kd.losses.info_nce import InfoNCE
+from ssl_kd.losses.logits_graph import LogitsGraphLoss
 from ssl_kd.losses.mutual import MutualLearningLoss
 from ssl_kd.losses.nt_xent import NTXent
 from ssl_kd.losses.rectified_kd import RectifiedKDLoss
 from ssl_kd.losses.relation import MultiPositiveContrast, RelationKL
+from ssl_kd.losses.representation_graph import RepresentationGraphLoss
 from ssl_kd.losses.semi_online import SemiOnlineKDLoss
 from ssl_kd.losses.similarity_distillation import SimilarityDistillation
 from ssl_kd.losses.soft_target import SoftTargetKL
@@ -17,11 +19,13 @@ __all__ = [
     "CLSCosineLoss",
     "HintLoss",
     "InfoNCE",
+    "LogitsGraphLoss",
     "MultiPositiveContrast",
     "MutualLearningLoss",
     "NTXent",
     "RectifiedKDLoss",
     "RelationKL",
+    "RepresentationGraphLoss",
     "SemiOnlineKDLoss",
     "SimilarityDistillation",
     "SoftTargetKL",

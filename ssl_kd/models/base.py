@@ -33,6 +33,9 @@ class BackboneModel(nn.Module):
         num_classes: Number of logits; 0 for a headless backbone.
     """
 
+    memory_format: torch.memory_format = torch.channels_last
+    """Layout of weights and inputs; video models (5-d) use ``torch.channels_last_3d``."""
+
     def __init__(self, blocks: Mapping[str, nn.Module], pool: nn.Module, feature_dim: int, num_classes: int) -> None:
         """Assemble the model (``arch`` and ``options`` stay empty until ``build_model`` sets them).
 
@@ -53,7 +56,7 @@ class BackboneModel(nn.Module):
         self.num_classes = num_classes
         self.arch = ""
         self.options: dict[str, Any] = {}
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=self.memory_format)
 
     @property
     def tap_names(self) -> tuple[str, ...]:
@@ -78,7 +81,7 @@ class BackboneModel(nn.Module):
         wanted = set(names)
         last = max((self.tap_names.index(name) for name in wanted), default=-1)
         taps: dict[str, Tensor] = {}
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=self.memory_format)
         for block_name, block in list(self.blocks.items())[: last + 1]:
             x = block(x)
             if block_name in wanted:

@@ -1,0 +1,121 @@
+"""The ``video`` dataset: clips decoded lazily in the loader, one clip per video and step.
+
+``data.root`` unset means the embedded moving digits (:mod:`ssl_kd.data.video.generator`) in ``data/moving_digits``
+under the working directory, generated there (about a minute) when missing. Otherwise ``data.root`` is a local copy
+of UCF101, HMDB51, a Kinetics-style CSV dataset or a class-folder tree (``data.format``, ``data.split``).
+
+Samples are :class:`VideoClip` references; the loader calls :meth:`VideoClip.load` inside its per-sample seeded
+region (``augment=True`` for training samples, which get random clip windows; evaluation gets centre windows), so
+random clip windows are reproducible, and a file that no decoder can read is skipped, counted and named
+in the stage's log and metrics instead of stopping the run. Clips come out as ``tv_tensors.Video`` ``(T, C, H, W)``
+uint8, so the stage's ``torchvision.transforms.v2`` pipeline resizes, crops and normalises every frame alike; video
+models take ``(B, T, C, H, W)`` batches. Deterministic windows (whole videos, centre clips) are cached in memory
+per process when ``data.video.cache`` is on; meant for the tiny embedded data (1,120 clips of 16 x 32 x 32 RGB are
+about 55 MB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from torchvision import tv_tensors
+
+from ssl_kd.data.base import ImageSplits, register_dataset
+from ssl_kd.data.video.decoding import decode_clip, make_clip_sampler
+from ssl_kd.data.video.generator import META_FILE, MovingDigitsConfig, generate_moving_digits
+from ssl_kd.data.video.layouts import parse_layout
+from ssl_kd.errors import DataError
+
+DEFAULT_ROOT = Path("data/moving_digits")
+KINETICS_MEAN = (0.45, 0.45, 0.45)
+KINETICS_STD = (0.225, 0.225, 0.225)
+log = logging.getLogger("ssl_kd")
+
+
+class VideoClip:
+    """A lazily decoded clip of one video file; ``str(clip)`` is the file path.
+
+    Args:
+        path: the video file.
+        options: the dataset's ``data.video`` options (frames, clip_seconds, decoder, cache, single_frame).
+        cache: a dict shared by the split's clips to keep deterministic (non-augmented) clips in.
+    """
+
+    def __init__(self, path: Path, options: Any, cache: dict[Path, Any]) -> None:
+        self.path = path
+        self.options = options
+        self.cache = cache
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def load(self, augment: bool = False) -> tv_tensors.Video:
+        """Decode the clip: a random window when ``augment`` (training, under the sample's seed), else the centre
+        window; whole videos when ``data.video.clip_seconds`` is unset. Deterministic clips are cached if enabled."""
+        random_window = augment and self.options.clip_seconds is not None
+        cacheable = self.options.cache and not random_window
+        if cacheable and self.path in self.cache:
+            return self.cache[self.path]
+        sampler = make_clip_sampler(self.options.clip_seconds, training=random_window)
+        clip = decode_clip(self.path, self.options.frames, self.options.decoder, sampler)
+        if self.options.single_frame:
+            clip = clip[len(clip) // 2].expand_as(clip)
+        clip = tv_tensors.Video(clip)
+        if cacheable:
+            self.cache[self.path] = clip
+        return clip
+
+
+class VideoClips:
+    """An image source (see :class:`ssl_kd.data.base.ImageSource`) over video files: ``clips[i] -> (clip, label)``."""
+
+    def __init__(self, entries: list[tuple[Path, int]], options: Any) -> None:
+        store: dict[Path, Any] = {}
+        self.clips = [VideoClip(path, options, store) for path, _ in entries]
+        self.targets = [label for _, label in entries]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[VideoClip, int]:
+        return self.clips[index], self.targets[index]
+
+
+def moving_digits_root(root: Path | None) -> Path:
+    """``root``, or the default moving-digits folder, generated with the default settings when missing."""
+    if root is not None:
+        return Path(root)
+    if not (DEFAULT_ROOT / META_FILE).is_file():
+        log.info("generating the moving-digits clips in %s (about a minute)", DEFAULT_ROOT)
+        generate_moving_digits(DEFAULT_ROOT, MovingDigitsConfig())
+    return DEFAULT_ROOT
+
+
+def _normalisation(root: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Moving digits record their pixel mean and std in ``meta.json``; other datasets use Kinetics' values."""
+    meta = root / META_FILE
+    if meta.is_file():
+        values = json.loads(meta.read_text())
+        return (values["mean"],) * 3, (values["std"],) * 3
+    return KINETICS_MEAN, KINETICS_STD
+
+
+@register_dataset("video", requires_root=False, video=True)
+def build_video(root: Path | None, image_size: int, data: Any) -> ImageSplits:
+    """Video clips: UCF101 / HMDB51 / CSV / class folders under data.root, or the embedded moving digits."""
+    if data.augment == "standard":
+        raise DataError("data.augment=standard flips frames, which swaps left and right motion; use light or none")
+    root = moving_digits_root(root)
+    index = parse_layout(root, data.format, data.split)
+    mean, std = _normalisation(root)
+    return ImageSplits(
+        train=VideoClips(index.train, data.video),
+        test=VideoClips(index.test, data.video),
+        num_classes=len(index.classes),
+        mean=mean,
+        std=std,
+        class_names=index.classes,
+    )
