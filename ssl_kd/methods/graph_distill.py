@@ -35,6 +35,7 @@ from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import LogitsGraphLoss, RepresentationGraphLoss
 from ssl_kd.methods.base import Method, MethodEnv, register_method
 from ssl_kd.methods.compact_bilinear import CompactBilinearPooling, ConcatPairing
+from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -101,8 +102,7 @@ class GraphDistill(Method):
         terms = {"ce": cfg.ce_weight * F.cross_entropy(student["logits"], labels)}
         if not (cfg.logits_graph or self.pairs):  # both graphs off: the student alone
             return terms
-        with torch.no_grad():
-            outputs = [teacher.forward_taps(images, ("features", "logits")) for teacher in self.teachers]
+        outputs = [frozen_forward(teacher.forward_taps, images, ("features", "logits")) for teacher in self.teachers]
         if cfg.logits_graph:
             teacher_logits = torch.stack([out["logits"] for out in outputs])
             terms["logits_graph"] = cfg.logit_weight * self.logit_loss(student["logits"], teacher_logits)

@@ -28,6 +28,7 @@ from ssl_kd.config.schema import ModelSpec, Strict, TrainStageConfig
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses import HintLoss, SoftTargetKL
 from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -112,8 +113,7 @@ class Hint(Method):
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         outputs = ["logits"] if self.cfg.ce_weight or self.cfg.kd_weight else []
-        with torch.no_grad():
-            teacher = self.teacher.forward_taps(images, [*self.teacher_taps, *outputs])
+        teacher = frozen_forward(self.teacher.forward_taps, images, [*self.teacher_taps, *outputs])
         student = self.student.forward_taps(images, [*self.student_taps, *outputs])
         hints = [
             self.hint(adapter(student[s_name]), teacher[t_name])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
@@ -36,6 +35,7 @@ from ssl_kd.errors import ConfigError
 from ssl_kd.losses import AttentionKL, CLSCosineLoss, SoftTargetKL
 from ssl_kd.methods.base import Method, MethodEnv, register_method
 from ssl_kd.methods.epoch_counter import EpochCounter
+from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -115,8 +115,7 @@ class InternalKD(Method):
         return pairs
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        with torch.no_grad():
-            teacher = self.teacher.forward_attention(images)
+        teacher = frozen_forward(self.teacher.forward_attention, images)
         student = self.student.forward_attention(images)
         cfg = self.cfg
         layers = phase_layers(cfg.algorithm, self.pairs, self.epochs.value, cfg.epochs_per_layer)

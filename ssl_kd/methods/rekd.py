@@ -20,6 +20,7 @@ from ssl_kd.methods.base import MethodEnv, register_method
 from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
 from ssl_kd.methods.relation_miner import kmeans, prototype_ema, prototype_positives, topk_positives
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
+from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -111,8 +112,7 @@ class ReKD(SelfSupervisedMethod):
     def _teacher_embedding(self, view_1: Tensor, view_2: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """u of view 2 (no gradient), and the online teacher's own InfoNCE term."""
         if self.cfg.teacher_mode == "offline":
-            with torch.no_grad():
-                return F.normalize(self.teacher.forward_features(view_2).float(), dim=1), {}
+            return F.normalize(frozen_forward(self.teacher.forward_features, view_2).float(), dim=1), {}
         teacher_query = self.teacher_query(view_1)
         with torch.no_grad():
             momentum_update(self.teacher_key, self.teacher_query, self.cfg.momentum)

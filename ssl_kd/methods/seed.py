@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
@@ -16,6 +15,7 @@ from ssl_kd.losses import SimilarityDistillation
 from ssl_kd.methods.base import MethodEnv, register_method
 from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
+from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -54,8 +54,7 @@ class SEED(SelfSupervisedMethod):
         return view_transform(cfg.views, cfg.data.image_size, mean, std)
 
     def training_step(self, images: Tensor, labels: None) -> dict[str, Tensor]:
-        with torch.no_grad():
-            teacher = F.normalize(self.teacher.forward_features(images).float(), dim=1)
+        teacher = F.normalize(frozen_forward(self.teacher.forward_features, images).float(), dim=1)
         loss = self.distill(self.student(images), teacher, self.queue.bank("teacher"))
         self.queue.enqueue(teacher=teacher)
         return {"seed": loss}

@@ -13,7 +13,10 @@ its own cache file, filled from the samples it sees (no collective per step).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,16 +25,31 @@ from torch import Tensor, nn
 
 from ssl_kd.engine import distributed
 
+T = TypeVar("T")
 
-@torch.no_grad()
-def frozen_forward(model: nn.Module, images: Tensor) -> Tensor:
-    """``model(images)`` under ``torch.inference_mode`` (no autograd bookkeeping), returned as a normal tensor.
 
-    The clone makes the result usable as a constant target inside an autograd graph; it costs one small copy.
+def frozen_forward(forward: Callable[..., T], *args: Any) -> T:
+    """``forward(*args)`` under ``torch.inference_mode`` (no autograd bookkeeping), returned as normal tensors.
+
+    ``forward`` is a frozen model or one of its methods (``forward_taps``, ``forward_features`` ...). Inference
+    tensors cannot be saved for a backward pass, so every tensor of the result (also inside dicts, lists, tuples and
+    dataclasses) is cloned: the result can serve as a constant target inside an autograd graph, for one small copy.
     """
     with torch.inference_mode():
-        outputs = model(images)
-    return outputs.clone()
+        outputs = forward(*args)
+    return _clone(outputs)
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clone(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _clone(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    return value
 
 
 class TeacherCache:

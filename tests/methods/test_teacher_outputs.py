@@ -74,3 +74,15 @@ def test_cached_kd_matches_live_kd_in_a_pipeline(tmp_path: Path) -> None:
     history = [json.loads((tmp_path / "run" / s / "history.json").read_text()) for s in ("live", "cached")]
     assert [h["kd"] for h in history[1]] == pytest.approx([h["kd"] for h in history[0]], rel=1e-5)
     assert (tmp_path / "run" / "cached" / "teacher_cache" / "values.npy").is_file()
+
+
+def test_frozen_forward_clones_nested_outputs() -> None:
+    from ssl_kd.models import build_model
+
+    vit = build_model("vit", 10, dim=16, depth=2, heads=2, patch_size=8).eval()
+    x = torch.randn(2, 3, 32, 32)
+    taps = frozen_forward(vit.forward_taps, x, ["block1", "logits"])
+    attention = frozen_forward(vit.forward_attention, x)
+    tensors = [*taps.values(), attention.logits, *attention.scores, *attention.cls]
+    assert all(not t.is_inference() for t in tensors)
+    torch.testing.assert_close(taps["logits"], vit(x).detach())
