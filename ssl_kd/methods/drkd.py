@@ -78,7 +78,7 @@ class DRKDConfig(TrainStageConfig):
 
 @register_method("drkd")
 class DRKD(Method):
-    """Student distilled from its own snapshot (or a pretrained copy) with rectified targets; outputs the student."""
+    """Student distilled from its own earlier predictions (or a pretrained copy), rectified; outputs the student."""
 
     config_class = DRKDConfig
 
