@@ -170,8 +170,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         _setup_logging(args.quiet)
         outcomes = scheduler.run()
-    finally:
-        distributed.shutdown()
+    except BaseException:
+        distributed.abort()  # no final barrier: the other ranks may be waiting in a collective
+        raise
+    distributed.shutdown()
     if not args.no_report and distributed.rank_from_env() == 0:
         from ssl_kd.report import REPORT_DIR, REPORT_FILE, build_report
 

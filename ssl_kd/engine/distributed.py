@@ -64,6 +64,12 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def abort() -> None:
+    """Leave the process group at once (after an error); peers blocked in a collective then fail instead of hanging."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()

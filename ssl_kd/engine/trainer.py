@@ -32,7 +32,7 @@ from ssl_kd.engine import distributed
 from ssl_kd.engine.checkpoint import atomic_save, atomic_write_json, load_checkpoint
 from ssl_kd.engine.device import amp_dtype, seed_step
 from ssl_kd.engine.optim import build_optimizer, lr_factor
-from ssl_kd.errors import ConfigError, TrainingDiverged
+from ssl_kd.errors import ConfigError, DataError, TrainingDiverged
 from ssl_kd.methods.base import Method
 
 Evaluate = Callable[[], dict[str, float]]
@@ -169,6 +169,12 @@ class Trainer:
             if skipped:
                 self._record_skipped(skipped)
             if labels.shape[0] == 0:  # every file of the batch was undecodable
+                if distributed.is_distributed():  # skipping alone would leave the other ranks waiting in DDP
+                    raise DataError(
+                        f"stage {self.cfg.name!r}: every sample of rank {distributed.rank()}'s batch at step "
+                        f"{self.step + 1} was undecodable ({'; '.join(skipped)}); stopped, the last checkpoint "
+                        f"(step {self.last_good_step}) is kept. Remove the broken files or use a larger batch."
+                    )
                 self.step += 1
                 bar.update(1)
                 continue

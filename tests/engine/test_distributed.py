@@ -159,3 +159,38 @@ def test_single_process_helpers_are_identities() -> None:
     assert distributed.world_size() == 1 and distributed.is_main()
     assert distributed.all_gather_cat(values) is values and distributed.gather_rank_shards(values) is values
     assert distributed.broadcast_object({"a": 1}) == {"a": 1}
+
+
+def test_a_rank_with_only_undecodable_files_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for label, colour in (("cat", 40), ("dog", 200)):
+            folder = tmp_path / "data" / split / label
+            folder.mkdir(parents=True)
+            Image.fromarray(np.full((20, 24, 3), colour, dtype=np.uint8)).save(folder / "0.png")
+            if split == "train":
+                for i in range(5):  # most training files are broken: some rank draws only broken ones
+                    (folder / f"broken{i}.png").write_bytes(b"not a png")
+    pipeline = {
+        "name": "broken",
+        "stages": [
+            {
+                "name": "train",
+                "kind": "train",
+                "method": "supervised",
+                "model": TINY_CNN,
+                "epochs": 1,
+                "data": {"name": "image_folder", "root": str(tmp_path / "data"), "batch_size": 4, "image_size": 16},
+                "engine": {"progress": False, "tensorboard": False},
+            }
+        ],
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(pipeline))
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "ssl_kd", "run", str(tmp_path / "p.yaml"), "--run-dir", str(tmp_path / "run")]
+    result = subprocess.run([*command, "--nproc", "2", "--no-report"], capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "was undecodable" in result.stderr and "broken" in result.stderr
