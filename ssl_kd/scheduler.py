@@ -14,7 +14,7 @@ it was interrupted under the same fingerprint, and otherwise *run* afresh (its p
 
 Under ``torchrun`` every rank runs the scheduler: rank 0 decides what happens to each stage and broadcasts it,
 rank 0 alone writes the run's files, and the ranks meet at a barrier before and after each stage. Stage kinds
-with ``distributed = False`` (export) run on rank 0 only; the others get its metrics.
+with ``distributed = False`` (export) run on rank 0 only; every rank ends a stage with rank 0's metrics.
 """
 
 from __future__ import annotations
@@ -160,9 +160,7 @@ class Scheduler:
             start = time.perf_counter()
             ctx = StageContext(self.run_dir, stage_dir, fingerprint, self.log)
             kind = STAGES.get(stage.kind)
-            metrics = kind(stage, ctx).run() if main or kind.distributed else {}
-            if not kind.distributed:
-                metrics = distributed.broadcast_object(metrics)
+            metrics = distributed.broadcast_object(kind(stage, ctx).run() if main or kind.distributed else {})
             seconds = time.perf_counter() - start
             if main:
                 atomic_write_json(stage_dir / "metrics.json", metrics)

@@ -77,11 +77,7 @@ def barrier() -> None:
 
 def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     """The mean of ``values`` over ranks (``values`` itself in a single process)."""
-    if not is_distributed():
-        return values
-    values = values.clone()
-    dist.all_reduce(values)
-    return values / world_size()
+    return all_reduce_sum(values) / world_size() if is_distributed() else values
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:

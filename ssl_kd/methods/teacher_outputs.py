@@ -66,7 +66,6 @@ class TeacherCache:
         suffix = f".rank{distributed.rank()}" if distributed.is_distributed() else ""
         self.values = _open(folder / f"values{suffix}.npy", (num_samples, width), np.float32)
         self.filled = _open(folder / f"filled{suffix}.npy", (num_samples,), np.bool_)
-        self.teacher_runs = 0
 
     def __call__(self, teacher: nn.Module, images: Tensor, sample_ids: Tensor) -> Tensor:
         """The teacher's outputs for ``images`` (whose dataset indices are ``sample_ids``, on the CPU)."""
@@ -76,7 +75,6 @@ class TeacherCache:
         outputs = frozen_forward(teacher, images)
         self.values[ids] = outputs.float().cpu().numpy()
         self.filled[ids] = True
-        self.teacher_runs += 1
         return outputs
 
     def complete(self) -> bool:

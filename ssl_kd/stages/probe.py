@@ -7,7 +7,7 @@ a floor: on digits, full-label probes saturate near 0.98 even for random feature
 figures that tell representations apart.
 
 Under ``torchrun`` each rank extracts the features of its shard of the data; rank 0 gathers them, writes the
-cache and runs the probes (they are cheap next to extraction), and broadcasts the metrics.
+cache and runs the probes (they are cheap next to extraction); the scheduler broadcasts its metrics.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class ProbeStage(Stage):
         cache = self.ctx.stage_dir / "features"
         features = self._cached_features(model, taps, loaders, cache, device)
         if not distributed.is_main():
-            return distributed.broadcast_object(None)
+            return {}  # the scheduler hands every rank rank 0's metrics
         if cfg.raw_pixels:
             if distributed.is_distributed():  # rank 0 reads all pixels itself
                 loaders = {split: eval_loader(getattr(splits, split), transform, cfg.data) for split in loaders}
@@ -104,7 +104,7 @@ class ProbeStage(Stage):
             prefix = "" if name == "features" else f"{name}_"
             metrics |= {f"{prefix}{key}": value for key, value in result.items()}
         print_probe_table(per_set, cfg.shots)
-        return distributed.broadcast_object(metrics)
+        return metrics
 
     def _cached_features(
         self, model: torch.nn.Module, taps: list[str], loaders: dict, cache: Path, device: torch.device
