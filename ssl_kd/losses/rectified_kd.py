@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ssl_kd.losses.soft_target import SoftTargetKL
 
 Rectify = Literal["swap", "none"]
+Weighting = Literal["convex", "additive"]
 
 
 def rectify_logits(teacher: Tensor, labels: Tensor) -> Tensor:
@@ -38,6 +39,10 @@ def rectify_logits(teacher: Tensor, labels: Tensor) -> Tensor:
 class RectifiedKDLoss(nn.Module):
     """(1 - alpha) * CE(z, y) + alpha * tau^2 * KL(softmax(t' / tau) || softmax(z / tau)), batchmean.
 
+    With ``weighting="additive"`` the CE weight stays 1: CE(z, y) + alpha * tau^2 * KL(...) [not in DR-KD; the
+    ``sum`` form of Hinton KD]. The convex form scales the label gradient down by (1 - alpha), which slows a student
+    that is still far from fitting its data; the additive form only adds the self-teacher's term.
+
     Amik et al., "Dynamic Rectification Knowledge Distillation", arXiv 2201.11319; METHODS.md §4
     [reconstruction: objective, alpha, tau; third-party: the swap rectification]. ``t'`` is the detached teacher
     logits rectified by :func:`rectify_logits` (``rectify="swap"``) or left as they are (``"none"``).
@@ -46,6 +51,7 @@ class RectifiedKDLoss(nn.Module):
         alpha: share of the distillation term, in [0, 1] (default 0.9 [reconstruction]).
         tau: softmax temperature, > 0 (default 6 [reconstruction]).
         rectify: ``swap`` or ``none``.
+        weighting: ``convex`` (default) or ``additive``.
 
     Examples:
         >>> terms = RectifiedKDLoss(alpha=0.9, tau=6.0)(student_logits, snapshot_logits, labels)
@@ -53,14 +59,19 @@ class RectifiedKDLoss(nn.Module):
         ['ce', 'kd']
     """
 
-    def __init__(self, alpha: float = 0.9, tau: float = 6.0, rectify: Rectify = "swap") -> None:
+    def __init__(
+        self, alpha: float = 0.9, tau: float = 6.0, rectify: Rectify = "swap", weighting: Weighting = "convex"
+    ) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         if rectify not in ("swap", "none"):
             raise ValueError(f"rectify must be 'swap' or 'none', got {rectify!r}")
+        if weighting not in ("convex", "additive"):
+            raise ValueError(f"weighting must be 'convex' or 'additive', got {weighting!r}")
         self.alpha = alpha
         self.rectify = rectify
+        self.weighting = weighting
         self.soft_target = SoftTargetKL(tau)
 
     def forward(
@@ -78,7 +89,8 @@ class RectifiedKDLoss(nn.Module):
         target = teacher.detach()
         if self.rectify == "swap":
             target = rectify_logits(target, labels)
+        ce_weight = 1.0 - alpha if self.weighting == "convex" else 1.0
         return {
-            "ce": (1.0 - alpha) * F.cross_entropy(student, labels),
+            "ce": ce_weight * F.cross_entropy(student, labels),
             "kd": alpha * self.soft_target(student, target),
         }

@@ -22,7 +22,10 @@ every correctly predicted sample, METHODS.md §4 pitfall; ``same_forward`` is th
 
 ``alpha_schedule: linear`` [not in DR-KD; from PS-KD, Kim et al., "Self-Knowledge Distillation with Progressive
 Refinement of Targets", ICCV 2021] ramps the KD share as alpha * (epoch + 1) / epochs, so an early, still poor
-self-teacher weighs little; ``constant`` (default) keeps alpha throughout.
+self-teacher weighs little; ``constant`` (default) keeps alpha throughout. ``weighting: additive`` keeps the CE
+weight at 1 (CE + alpha * KD) instead of the convex (1 - alpha) * CE + alpha * KD [not in DR-KD]: on short budgets,
+where the student is still far from fitting its data, the convex form slows it down by shrinking the label gradient
+(the KD-zoo setting, chosen on pilot seeds by ``benchmarks/drkd_sweep.py``, is additive, alpha 1 ramped, tau 2).
 
 For the self-teachers (all but ``pretrained``) the first ``ce_warmup_epochs`` epochs (default 1, METHODS.md's "KD
 term off in epoch 0") train with plain CE (weight 1, [reconstruction]) because there is no earlier self yet. On
@@ -60,6 +63,9 @@ class DRKDConfig(TrainStageConfig):
     pretrained: ModelSpec | None = Field(None, description="the self-teacher when teacher=pretrained")
     ema_decay: float = Field(0.999, gt=0, lt=1, description="EMA decay per step when teacher=ema")
     rectify: Literal["swap", "none"] = "swap"
+    weighting: Literal["convex", "additive"] = Field(
+        "convex", description="convex: (1-alpha)*CE + alpha*KD; additive: CE + alpha*KD"
+    )
     ce_warmup_epochs: int = Field(
         1, ge=0, description="epochs of plain CE before a self-teacher (all but pretrained) starts teaching"
     )
@@ -93,7 +99,7 @@ class DRKD(Method):
         else:
             self.register_buffer("recorded", torch.zeros(env.num_train_samples, env.num_classes))
         self.epochs = EpochCounter()
-        self.loss = RectifiedKDLoss(cfg.alpha, cfg.tau, cfg.rectify)
+        self.loss = RectifiedKDLoss(cfg.alpha, cfg.tau, cfg.rectify, cfg.weighting)
 
     def train(self, mode: bool = True) -> DRKD:
         super().train(mode)

@@ -45,6 +45,13 @@ def test_known_values(rectify: str, target: list[float]) -> None:
     assert terms["kd"].item() == pytest.approx(0.25 * _kl(target, [0.25, 0.5, 0.25]), rel=1e-6)
 
 
+def test_additive_weighting_keeps_the_full_ce() -> None:
+    student, teacher, labels = _case()
+    terms = RectifiedKDLoss(alpha=0.25, tau=1.0, weighting="additive")(student, teacher, labels)
+    assert terms["ce"].item() == pytest.approx(math.log(4.0), rel=1e-6)
+    assert terms["kd"].item() == pytest.approx(0.25 * _kl([1 / 2, 1 / 3, 1 / 6], [0.25, 0.5, 0.25]), rel=1e-6)
+
+
 def test_gradient_reaches_the_student_only() -> None:
     student, teacher, labels = _case()
     terms = RectifiedKDLoss()(student, teacher, labels)
@@ -58,3 +65,5 @@ def test_rejects_bad_arguments() -> None:
         RectifiedKDLoss(alpha=1.5)
     with pytest.raises(ValueError, match="rectify"):
         RectifiedKDLoss(rectify="flip")
+    with pytest.raises(ValueError, match="weighting"):
+        RectifiedKDLoss(weighting="sum")

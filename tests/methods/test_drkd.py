@@ -140,3 +140,17 @@ def test_linear_alpha_schedule_ramps_to_alpha_over_the_stage() -> None:
         method.on_epoch_end(epoch)
     assert alphas == pytest.approx([0.2, 0.4, 0.6, 0.8])
     assert build_method({**RECORDED, "alpha": 0.8})._alpha() == 0.8
+
+
+@pytest.mark.parametrize(("weighting", "ce_weight"), [("convex", 0.75), ("additive", 1.0)])
+def test_weighting_sets_the_ce_weight(weighting: str, ce_weight: float) -> None:
+    method = build_method({**RECORDED, "alpha": 0.25, "weighting": weighting})
+    method.eval()
+    images, labels = batch(4)
+    _step(method, images, labels, [0, 1, 2, 3])
+    method.on_epoch_end(0)
+    terms = _step(method, images, labels, [0, 1, 2, 3])
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy(method.student(images), labels)
+    assert terms["ce"].item() == pytest.approx(ce_weight * ce.item(), rel=1e-5)
+    assert terms["kd"].requires_grad
