@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from typing import Any
 import torch
 import yaml
 
-from ssl_kd.config import load_pipeline
-from ssl_kd.scheduler import Scheduler
+from benchmarks.kd_zoo import seed_top1
+from benchmarks.seed_stats import mean_std
 
 ZOO = Path(__file__).resolve().parents[1] / "pipelines" / "kd_zoo_digits.yaml"
 STUDENTS = {"mbv2": ("mobilenet_v2", 10, 3), "alexnet": ("alexnet", 5, 2)}  # arch, epochs, late CE warm-up
@@ -78,9 +77,8 @@ def markdown(per_seed: dict[int, dict[str, float]]) -> str:
     lines = [f"| stage | mean ± std | seeds {', '.join(map(str, seeds))} |", "| --- | --- | --- |"]
     for stage in per_seed[seeds[0]]:
         values = [per_seed[seed][stage] for seed in seeds]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
         per = " / ".join(f"{value:.3f}" for value in values)
-        lines.append(f"| {stage} | {statistics.mean(values):.3f} ± {std:.3f} | {per} |")
+        lines.append(f"| {stage} | {mean_std(values)} | {per} |")
     return "\n".join(lines)
 
 
@@ -100,9 +98,7 @@ def main() -> None:
     start = time.perf_counter()
     per_seed: dict[int, dict[str, float]] = {}
     for seed in args.seeds:
-        overrides = [f"engine.seed={seed}", f"data.subset_seed={seed}", "engine.progress=false"]
-        outcomes = Scheduler(load_pipeline(pipeline_file, overrides), args.run_dir / f"seed{seed}").run()
-        per_seed[seed] = {outcome.name: outcome.metrics["test_top1"] for outcome in outcomes}
+        per_seed[seed] = seed_top1(pipeline_file, seed, args.run_dir)
     minutes = (time.perf_counter() - start) / 60
     header = f"DR-KD sweep, test top-1 on digits (450 test images), seeds {args.seeds}; {minutes:.1f} min wall time."
     table = markdown(per_seed)

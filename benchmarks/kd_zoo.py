@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.seed_stats import mean_std
 from ssl_kd.config import load_pipeline
 from ssl_kd.scheduler import Scheduler
 
@@ -43,27 +43,28 @@ VIT_ROWS = [
 ]
 
 
-def run_seed(args: tuple[int, Path, int]) -> dict[str, float]:
-    """Run the pipeline for one seed; return ``{stage: test_top1}``."""
-    seed, run_dir, threads = args
-    torch.set_num_threads(threads)
+def seed_top1(pipeline_file: Path, seed: int, run_dir: Path) -> dict[str, float]:
+    """Run a pipeline with ``engine.seed`` and ``data.subset_seed`` set to ``seed`` in ``run_dir/seed<seed>``.
+
+    Returns ``{stage: test_top1}``.
+    """
     overrides = [f"engine.seed={seed}", f"data.subset_seed={seed}", "engine.progress=false"]
-    pipeline = load_pipeline(PIPELINE, overrides)
-    outcomes = Scheduler(pipeline, run_dir / f"seed{seed}").run()
+    outcomes = Scheduler(load_pipeline(pipeline_file, overrides), run_dir / f"seed{seed}").run()
     return {outcome.name: outcome.metrics["test_top1"] for outcome in outcomes}
 
 
-def _cell(values: list[float]) -> str:
-    """``mean ± std`` of accuracies (sample std; 0 for one seed)."""
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {std:.3f}"
+def run_seed(args: tuple[int, Path, int]) -> dict[str, float]:
+    """Run the KD-zoo pipeline for one seed with ``threads`` torch threads (a worker of the pool)."""
+    seed, run_dir, threads = args
+    torch.set_num_threads(threads)
+    return seed_top1(PIPELINE, seed, run_dir)
 
 
 def markdown_table(per_seed: list[dict[str, float]]) -> str:
     """The student table and the ViT table, in markdown."""
 
     def cell(stage: str) -> str:
-        return _cell([seed[stage] for seed in per_seed])
+        return mean_std([seed[stage] for seed in per_seed])
 
     lines = ["| method | " + " | ".join(name for name, _ in COLUMNS) + " |", "| --- |" + " --- |" * len(COLUMNS)]
     lines.append("| ResNet-18 teacher | " + " | ".join(cell("teacher") for _ in COLUMNS) + " |")

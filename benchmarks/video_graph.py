@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import yaml
 
+from benchmarks.seed_stats import mean_std, seed_std
 from ssl_kd.config import load_pipeline
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits
@@ -90,11 +91,6 @@ def run(raw: dict[str, Any], run_dir: Path) -> dict[str, dict[str, Any]]:
     return {outcome.name: outcome.metrics for outcome in outcomes}
 
 
-def cell(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {std:.3f}"
-
-
 def accuracy_table(metrics: dict[str, dict[str, Any]], seeds: list[int], best: str) -> tuple[str, dict[str, Any]]:
     """The students' markdown table and a summary (means, stds, the two-std verdict)."""
     values = {prefix: [metrics[f"{prefix}_s{s}"]["test_top1"] for s in seeds] for _, prefix in ROWS}
@@ -104,8 +100,8 @@ def accuracy_table(metrics: dict[str, dict[str, Any]], seeds: list[int], best: s
         delta = statistics.mean(values[prefix]) - statistics.mean(alone)
         seeds_text = ", ".join(f"{v:.3f}" for v in values[prefix])
         shown = label.replace("best single teacher", f"best single teacher ({best})")
-        lines.append(f"| {shown} | {cell(values[prefix])} | {delta:+.3f} | {seeds_text} |")
-    std = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in (alone, values["both"])]
+        lines.append(f"| {shown} | {mean_std(values[prefix])} | {delta:+.3f} | {seeds_text} |")
+    std = [seed_std(alone), seed_std(values["both"])]
     gap = statistics.mean(values["both"]) - statistics.mean(alone)
     paired = [both - solo for both, solo in zip(values["both"], alone, strict=True)]  # same init, order, augmentation
     summary = {
@@ -114,7 +110,7 @@ def accuracy_table(metrics: dict[str, dict[str, Any]], seeds: list[int], best: s
         "two_std": 2 * max(std),
         "beats": gap > 2 * max(std),
         "paired_gaps": paired,
-        "paired_std": statistics.stdev(paired) if len(paired) > 1 else 0.0,
+        "paired_std": seed_std(paired),
     }
     return "\n".join(lines), summary
 
@@ -175,7 +171,7 @@ def gap_text(summary: dict[str, Any]) -> str:
     """Both graphs minus alone, seed by seed: mean ± std and on how many seeds it is positive."""
     gaps = summary["paired_gaps"]
     wins = sum(gap > 0 for gap in gaps)
-    return f"{statistics.mean(gaps):+.3f} ± {summary['paired_std']:.3f}, positive on {wins} of {len(gaps)} seeds"
+    return f"{mean_std(gaps, signed=True)}, positive on {wins} of {len(gaps)} seeds"
 
 
 def main() -> None:

@@ -13,12 +13,12 @@ per-seed values of every variant.
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.seed_stats import mean_std
 from benchmarks.video_graph import PIPELINE, run, student_stages, teacher_stages
 
 VARIANTS: dict[str, dict[str, Any]] = {  # name -> keys of the graph stage that change
@@ -55,12 +55,8 @@ def main() -> None:
     for name in ["alone", *args.variants]:
         values = [metrics[f"{name}_s{seed}"]["test_top1"] for seed in args.seeds]
         gains = [value - solo for value, solo in zip(values, alone, strict=True)]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        gain_spread = statistics.stdev(gains) if len(gains) > 1 else 0.0
-        lines.append(
-            f"| {name} | {statistics.mean(values):.3f} ± {spread:.3f} | "
-            f"{statistics.mean(gains):+.3f} ± {gain_spread:.3f} | {', '.join(f'{v:.3f}' for v in values)} |"
-        )
+        per_seed = ", ".join(f"{value:.3f}" for value in values)
+        lines.append(f"| {name} | {mean_std(values)} | {mean_std(gains, signed=True)} | {per_seed} |")
     table = f"Graph-distillation sweep, seeds {args.seeds}\n\n" + "\n".join(lines)
     print(table)
     (args.run_dir / "video_graph_sweep.md").write_text(table + "\n")
