@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from ssl_kd.registry import DATASETS, MODELS
+from ssl_kd.registry import DATASETS, METHODS, MODELS
 
 
 class Strict(BaseModel):
@@ -43,13 +43,15 @@ class VideoOptions(Strict):
 
 
 VIDEO_KEYS = ("format", "split", "video")
+UNSET_DROPPED_KEYS = ("labelled_per_class",)
+"""Keys left out of dumps (and fingerprints) while unset, so that runs from before they existed stay valid."""
 
 
 class DataConfig(Strict):
     """Which dataset a stage reads and how it is batched and augmented.
 
     ``format``, ``split`` and ``video`` apply to video datasets only; they are left out of image datasets' dumps
-    (and hence fingerprints).
+    (and hence fingerprints), as is ``labelled_per_class`` while it is unset.
     """
 
     name: str = Field("digits", description="dataset registry key (`ssl-kd list datasets`)")
@@ -64,7 +66,13 @@ class DataConfig(Strict):
     train_per_class: int | None = Field(
         None, ge=1, description="keep only this many labelled training images per class (low-data regimes)"
     )
-    subset_seed: int = Field(0, description="seed of the train_per_class draw")
+    labelled_per_class: int | None = Field(
+        None,
+        ge=1,
+        description="semi-supervised: keep every training sample but only this many labels per class (the same "
+        "draw as train_per_class); the rest are unlabelled, for methods that can use them (e.g. a KD transfer set)",
+    )
+    subset_seed: int = Field(0, description="seed of the train_per_class / labelled_per_class draw")
     format: Literal["auto", "folder", "ucf101", "hmdb51", "csv"] = Field(
         "auto", description="video datasets: layout of data.root (auto: detected)"
     )
@@ -83,6 +91,10 @@ class DataConfig(Strict):
             raise ValueError(f"dataset {self.name!r} needs data.root (a local path; nothing is downloaded)")
         if self.root is not None and not self.root.exists():
             raise ValueError(f"data.root {str(self.root)!r} does not exist")
+        if self.train_per_class is not None and self.labelled_per_class is not None:
+            raise ValueError(
+                "set train_per_class (drop the other samples) or labelled_per_class (keep them unlabelled), not both"
+            )
         if not DATASETS.get(self.name).video:
             changed = [key for key in VIDEO_KEYS if key in self.model_fields_set]
             if changed:
@@ -90,8 +102,11 @@ class DataConfig(Strict):
         return self
 
     @model_serializer(mode="wrap")
-    def _drop_video_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _drop_inapplicable_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         dumped = handler(self)
+        for key in UNSET_DROPPED_KEYS:
+            if dumped.get(key) is None:
+                dumped.pop(key, None)
         if not DATASETS.get(self.name).video:
             for key in VIDEO_KEYS:
                 dumped.pop(key, None)
@@ -193,3 +208,13 @@ class TrainStageConfig(StageConfig):
     data: DataConfig = Field(default_factory=DataConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @model_validator(mode="after")
+    def _method_takes_unlabelled(self) -> TrainStageConfig:
+        if self.data.labelled_per_class is not None and not METHODS.get(self.method).partial_labels:
+            able = [name for name, method in METHODS.items() if method.partial_labels]
+            raise ValueError(
+                f"data.labelled_per_class: method {self.method!r} cannot use unlabelled samples; use train_per_class, "
+                f"or one of: {', '.join(able)}"
+            )
+        return self

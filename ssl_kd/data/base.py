@@ -10,6 +10,9 @@ import torch
 
 from ssl_kd.registry import DATASETS
 
+UNLABELLED = -100
+"""Label of a training sample whose label is withheld (``data.labelled_per_class``); PyTorch's ignore_index."""
+
 
 class ImageSource(Protocol):
     """An indexable set of raw images: ``source[i] -> (image, label)``.

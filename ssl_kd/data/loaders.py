@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ssl_kd.config.schema import DataConfig
-from ssl_kd.data.base import ImageSource, ImageSplits
+from ssl_kd.data.base import UNLABELLED, ImageSource, ImageSplits
 from ssl_kd.errors import DataError
 from ssl_kd.registry import DATASETS
 
@@ -57,6 +57,22 @@ def per_class_subset(source: ImageSource, per_class: int, seed: int) -> SubsetSo
         members = (targets == label).nonzero().flatten()
         keep.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
     return SubsetSource(source, sorted(torch.cat(keep).tolist()))
+
+
+class PartiallyLabelledSource:
+    """Every sample of ``source``; those not in ``labelled`` are returned with the label :data:`UNLABELLED`."""
+
+    def __init__(self, source: ImageSource, labelled: list[int]) -> None:
+        self.source = source
+        keep = set(labelled)
+        self.targets = [label if i in keep else UNLABELLED for i, label in enumerate(source.targets)]
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image, _ = self.source[index]
+        return image, self.targets[index]
 
 
 def decode_image(path: Path) -> Image.Image:
@@ -171,7 +187,11 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 def load_splits(cfg: DataConfig) -> ImageSplits:
-    """Build the dataset named by ``cfg`` (with the ``train_per_class`` subset applied)."""
+    """Build the dataset named by ``cfg`` (with the ``train_per_class`` subset or ``labelled_per_class`` applied).
+
+    ``labelled_per_class`` draws the same samples as ``train_per_class`` with the same count and seed, so a teacher
+    adapted on ``train_per_class: n`` has seen exactly the labels a ``labelled_per_class: n`` student keeps.
+    """
     entry = DATASETS.get(cfg.name)
     if entry.requires_root and cfg.root is None:
         raise DataError(f"dataset {cfg.name!r} needs data.root (a local path; nothing is downloaded)")
@@ -181,6 +201,9 @@ def load_splits(cfg: DataConfig) -> ImageSplits:
     splits = entry.build(root=cfg.root, image_size=cfg.image_size, **options)
     if cfg.train_per_class is not None:
         splits.train = per_class_subset(splits.train, cfg.train_per_class, cfg.subset_seed)
+    if cfg.labelled_per_class is not None:
+        labelled = per_class_subset(splits.train, cfg.labelled_per_class, cfg.subset_seed).indices
+        splits.train = PartiallyLabelledSource(splits.train, labelled)
     return splits
 
 

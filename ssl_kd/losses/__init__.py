@@ -4,6 +4,7 @@ from ssl_kd.losses.attention_kl import AttentionKL
 from ssl_kd.losses.cls_cosine import CLSCosineLoss
 from ssl_kd.losses.hint_regression import HintLoss
 from ssl_kd.losses.info_nce import InfoNCE
+from ssl_kd.losses.labelled_ce import LabelledCrossEntropy
 from ssl_kd.losses.logits_graph import LogitsGraphLoss
 from ssl_kd.losses.mutual import MutualLearningLoss
 from ssl_kd.losses.nt_xent import NTXent
@@ -19,6 +20,7 @@ __all__ = [
     "CLSCosineLoss",
     "HintLoss",
     "InfoNCE",
+    "LabelledCrossEntropy",
     "LogitsGraphLoss",
     "MultiPositiveContrast",
     "MutualLearningLoss",

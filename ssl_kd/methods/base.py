@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
+from ssl_kd.losses import LabelledCrossEntropy
 from ssl_kd.models import BackboneModel
 from ssl_kd.registry import METHODS
 
@@ -32,6 +33,14 @@ class MethodEnv:
     """The stage's folder, for method files that live and die with the stage (e.g. a teacher-output cache)."""
 
 
+def label_loss(cfg: TrainStageConfig, label_smoothing: float = 0.0) -> nn.Module:
+    """Cross-entropy for ``cfg``'s data: over the labelled samples only when ``data.labelled_per_class`` is set,
+    else plain ``nn.CrossEntropyLoss`` (bit-identical to ``F.cross_entropy``)."""
+    if cfg.data.labelled_per_class is not None:
+        return LabelledCrossEntropy(label_smoothing)
+    return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+
 class Method(nn.Module):
     """Base class of training methods.
 
@@ -39,10 +48,14 @@ class Method(nn.Module):
         config_class: the method's config schema (a :class:`TrainStageConfig` subclass).
         uses_labels: False for self-supervised methods; the engine then passes ``labels=None``, so no label
             reaches the method.
+        partial_labels: True for methods that can train on partly labelled data (``data.labelled_per_class``):
+            unlabelled samples carry the label ``UNLABELLED`` and the method's label loss must skip them
+            (:func:`label_loss`). Configs reject ``labelled_per_class`` for every other method.
     """
 
     config_class: ClassVar[type[TrainStageConfig]]
     uses_labels: ClassVar[bool] = True
+    partial_labels: ClassVar[bool] = False
     update_phases: int = 1
     """Optimiser steps per batch. The engine calls :meth:`phase_step` for each phase in turn and steps the
     optimiser after each (only parameters that received a gradient move), e.g. DML's alternating peer updates."""

@@ -6,7 +6,8 @@ teachers and a lighter student are [verified: abstract]; EMD matching and compac
 [third-party]; every formula below is a [reconstruction]::
 
     teachers k = 1..K (frozen, eval): logits z_k, features f_k;  student: logits z_s, features h_s
-    L_logit = sum_k w_k * EMD(softmax(z_s / tau), softmax(z_k / tau))     (losses.LogitsGraphLoss)
+    L_logit = sum_k w_k * D(softmax(z_s / tau), softmax(z_k / tau))       (losses.LogitsGraphLoss)
+    D = EMD under the 0/1 ground metric (logit_match: emd), or tau^2 * KL(p_k || p_s) (logit_match: kl)
     g_kl = pair(f_k, f_l) for k < l        (pairing: cbp = compact bilinear pooling to rep_dim, or concat)
     L_rep = mean_{k<l} d(phi_kl(h_s), g_kl)                               (losses.RepresentationGraphLoss)
     L = ce_weight * CE(z_s, y) + logit_weight * L_logit + rep_weight * L_rep
@@ -27,13 +28,12 @@ import itertools
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import LogitsGraphLoss, RepresentationGraphLoss
-from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
 from ssl_kd.methods.compact_bilinear import CompactBilinearPooling, ConcatPairing
 from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
@@ -49,6 +49,9 @@ class GraphDistillConfig(TrainStageConfig):
     logits_graph: bool = Field(True, description="the logits-graph term (EMD to every teacher)")
     representation_graph: bool = Field(True, description="the representation-graph term (needs >= 2 teachers)")
     tau: float = Field(1.0, gt=0)
+    logit_match: Literal["emd", "kl"] = Field(
+        "emd", description="edge criterion of the logits graph: emd (METHODS.md), or tau^2 * KL as in Hinton KD"
+    )
     teacher_weights: Literal["uniform", "pairwise_emd"] = "uniform"
     pairing: Literal["cbp", "concat"] = "cbp"
     rep_dim: int = Field(2048, ge=8, description="compact bilinear pooling dimension d")
@@ -74,16 +77,21 @@ class GraphDistillConfig(TrainStageConfig):
 
 @register_method("graph_distill")
 class GraphDistill(Method):
-    """CE + logits graph + representation graph from K frozen teachers (each term switchable)."""
+    """CE + logits graph + representation graph from K frozen teachers (each term switchable).
+
+    On partly labelled data (``data.labelled_per_class``) CE covers the labelled clips and both graphs every clip.
+    """
 
     config_class = GraphDistillConfig
+    partial_labels = True
 
     def __init__(self, cfg: GraphDistillConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.student = env.load_model(cfg.student, env.num_classes)
         self.teachers = nn.ModuleList([env.load_model(spec, env.num_classes) for spec in cfg.teachers])
         self.freeze("teachers")
-        self.logit_loss = LogitsGraphLoss(cfg.tau, cfg.teacher_weights)
+        self.ce = label_loss(cfg)
+        self.logit_loss = LogitsGraphLoss(cfg.tau, cfg.teacher_weights, criterion=cfg.logit_match)
         self.rep_loss = RepresentationGraphLoss(cfg.rep_loss)
         self.pairs = list(itertools.combinations(range(len(self.teachers)), 2)) if cfg.representation_graph else []
         dims = [teacher.feature_dim for teacher in self.teachers]
@@ -99,7 +107,7 @@ class GraphDistill(Method):
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         cfg = self.cfg
         student = self.student.forward_taps(images, ("features", "logits"))
-        terms = {"ce": cfg.ce_weight * F.cross_entropy(student["logits"], labels)}
+        terms = {"ce": cfg.ce_weight * self.ce(student["logits"], labels)}
         if not (cfg.logits_graph or self.pairs):  # both graphs off: the student alone
             return terms
         outputs = [frozen_forward(teacher.forward_taps, images, ("features", "logits")) for teacher in self.teachers]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import SoftTargetKL
-from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
 from ssl_kd.methods.teacher_outputs import TeacherCache, frozen_forward
 from ssl_kd.models import BackboneModel
 
@@ -49,10 +48,12 @@ class HintonKD(Method):
     Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv 1503.02531. The teacher is frozen
     in eval mode and runs under inference mode; with ``weighting: convex`` the weights are (1 - alpha, alpha).
     With ``teacher_cache: true`` its logits are computed once per training sample and read back afterwards
-    (:class:`~ssl_kd.methods.teacher_outputs.TeacherCache`).
+    (:class:`~ssl_kd.methods.teacher_outputs.TeacherCache`). On partly labelled data (``data.labelled_per_class``)
+    CE covers the labelled samples and KD every sample (the unlabelled ones form Hinton's transfer set).
     """
 
     config_class = HintonKDConfig
+    partial_labels = True
 
     def __init__(self, cfg: HintonKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
@@ -65,6 +66,7 @@ class HintonKD(Method):
                 raise ValueError("teacher_cache needs a stage folder (MethodEnv.work_dir)")
             self.teacher_cache = TeacherCache(env.work_dir / "teacher_cache", env.num_train_samples, env.num_classes)
         self.soft_target = SoftTargetKL(cfg.tau)
+        self.ce = label_loss(cfg)
         if cfg.weighting == "convex":
             self.ce_weight, self.kd_weight = 1.0 - cfg.alpha, cfg.alpha
         else:
@@ -77,7 +79,7 @@ class HintonKD(Method):
             teacher_logits = frozen_forward(self.teacher, images)
         student_logits = self.student(images)
         return {
-            "ce": self.ce_weight * F.cross_entropy(student_logits, labels),
+            "ce": self.ce_weight * self.ce(student_logits, labels),
             "kd": self.kd_weight * self.soft_target(student_logits, teacher_logits),
         }
 

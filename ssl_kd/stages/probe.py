@@ -53,6 +53,8 @@ class ProbeStageConfig(StageConfig):
     def _shots_positive(self) -> ProbeStageConfig:
         if any(k < 1 for k in self.shots):
             raise ValueError(f"shots must be positive, got {self.shots}")
+        if self.data.labelled_per_class is not None:
+            raise ValueError("data.labelled_per_class: a probe draws its own labelled shots (`shots`); remove it here")
         return self
 
 

@@ -68,6 +68,26 @@ def test_unknown_names_get_suggestions(tmp_path: Path, edit, pattern: str) -> No
         load_pipeline(_pipeline(tmp_path, edit))
 
 
+def test_labelled_per_class_needs_a_method_that_uses_unlabelled_samples(tmp_path: Path) -> None:
+    def semi(raw: dict) -> None:
+        raw["defaults"]["data"].pop("train_per_class")
+        raw["stages"][0].update(method="dml", peers=[raw["stages"][0].pop("model")] * 2)
+        raw["stages"][0]["data"] = {"labelled_per_class": 3}
+
+    with pytest.raises(ConfigError, match=r"method 'dml' cannot use unlabelled samples.*graph_distill, hinton_kd"):
+        load_pipeline(_pipeline(tmp_path, semi))
+
+
+def test_probe_rejects_labelled_per_class(tmp_path: Path) -> None:
+    def semi(raw: dict) -> None:
+        raw["defaults"]["data"].pop("train_per_class")
+        raw["stages"][2]["data"] = {"labelled_per_class": 2}
+
+    path = _pipeline(tmp_path, semi)
+    with pytest.raises(ConfigError, match="a probe draws its own labelled shots"):
+        load_pipeline(path)
+
+
 def test_reference_to_unknown_stage(tmp_path: Path) -> None:
     path = _pipeline(tmp_path, lambda raw: raw["stages"][1]["teacher"].update({"from": "teachr"}))
     with pytest.raises(ConfigError, match=r"teacher\.from: 'teachr' is not a stage \(did you mean 'teacher'\?\)"):

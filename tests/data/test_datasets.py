@@ -12,6 +12,7 @@ from PIL import Image
 
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
+from ssl_kd.data.base import UNLABELLED
 from ssl_kd.data.loaders import ResumableBatchSampler
 from ssl_kd.errors import DataError
 
@@ -31,6 +32,28 @@ def test_train_per_class_subset() -> None:
     assert np.bincount(splits.train.targets).tolist() == [4] * 10
     other = load_splits(DataConfig(train_per_class=4, subset_seed=2))
     assert splits.train.indices != other.train.indices
+
+
+def test_labelled_per_class_keeps_every_sample_and_the_train_per_class_labels() -> None:
+    full = load_splits(DataConfig())
+    semi = load_splits(DataConfig(labelled_per_class=4, subset_seed=1))
+    subset = load_splits(DataConfig(train_per_class=4, subset_seed=1))
+    assert len(semi.train) == len(full.train)
+    labelled = [i for i, label in enumerate(semi.train.targets) if label != UNLABELLED]
+    assert labelled == subset.train.indices  # the same draw: a teacher adapted on it saw exactly these labels
+    assert [semi.train.targets[i] for i in labelled] == [full.train.targets[i] for i in labelled]
+    assert semi.train[labelled[0]][1] == full.train.targets[labelled[0]]
+    unlabelled = next(i for i, label in enumerate(semi.train.targets) if label == UNLABELLED)
+    image, label = semi.train[unlabelled]
+    assert label == UNLABELLED and torch.equal(image, full.train[unlabelled][0])
+    assert semi.test.targets == full.test.targets  # the test split keeps its labels
+
+
+def test_labelled_per_class_is_exclusive_with_train_per_class_and_left_out_of_dumps_when_unset() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        DataConfig(train_per_class=4, labelled_per_class=2)
+    assert "labelled_per_class" not in DataConfig().model_dump()  # fingerprints of earlier runs stay valid
+    assert DataConfig(labelled_per_class=2).model_dump()["labelled_per_class"] == 2
 
 
 def _write_folder(root: Path) -> None:

@@ -23,6 +23,26 @@ def test_hand_computed_value() -> None:
     assert LogitsGraphLoss(tau=2.0)(student, teachers).item() == pytest.approx(0.5 * (p1 - 0.5), abs=1e-6)
 
 
+def test_kl_criterion_hand_computed_value_and_gradient() -> None:
+    student = torch.zeros(1, 2, requires_grad=True)  # p_s = [0.5, 0.5]
+    teachers = torch.tensor([[[LOG3, 0.0]], [[0.0, 0.0]]])  # p_1 = [0.75, 0.25], p_2 = p_s
+    # KL(p_1 || p_s) = 0.75 ln 1.5 + 0.25 ln 0.5, KL(p_2 || p_s) = 0; uniform weights 1/2; tau^2 = 1
+    expected = 0.5 * (0.75 * math.log(1.5) + 0.25 * math.log(0.5))
+    value = LogitsGraphLoss(criterion="kl")(student, teachers)
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+    value.backward()
+    # d/dz_s of w_k KL(p_k || softmax(z_s)) = w_k (p_s - p_k): 0.5 * ([0.5, 0.5] - [0.75, 0.25]) + 0
+    assert student.grad is not None
+    assert student.grad[0].tolist() == pytest.approx([-0.125, 0.125], abs=1e-6)
+
+
+def test_kl_criterion_scales_with_tau_squared() -> None:
+    student, teachers = torch.zeros(1, 2), torch.tensor([[[LOG3, 0.0]]])
+    p1 = math.sqrt(3) / (math.sqrt(3) + 1)  # softmax([ln 3 / 2, 0])
+    kl = p1 * math.log(p1 / 0.5) + (1 - p1) * math.log((1 - p1) / 0.5)
+    assert LogitsGraphLoss(tau=2.0, criterion="kl")(student, teachers).item() == pytest.approx(4 * kl, rel=1e-6)
+
+
 def test_emd_is_total_variation() -> None:
     p, q = torch.tensor([0.2, 0.3, 0.5]), torch.tensor([0.5, 0.3, 0.2])
     assert emd_zero_one(p, q).item() == pytest.approx(0.3)
@@ -38,9 +58,10 @@ def test_pairwise_emd_weights_favour_the_consensus() -> None:
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_zero_when_student_matches_and_gradient_reaches_only_the_student(batch: int) -> None:
+@pytest.mark.parametrize("criterion", ["emd", "kl"])
+def test_zero_when_student_matches_and_gradient_reaches_only_the_student(batch: int, criterion: str) -> None:
     logits = torch.randn(batch, 5)
-    loss = LogitsGraphLoss()
+    loss = LogitsGraphLoss(criterion=criterion)  # type: ignore[arg-type]
     assert loss(logits, torch.stack([logits, logits])).item() == pytest.approx(0.0, abs=1e-6)
     student = torch.randn(batch, 5, requires_grad=True)
     teachers = torch.randn(2, batch, 5, requires_grad=True)
@@ -71,5 +92,7 @@ def test_bad_arguments() -> None:
         LogitsGraphLoss(tau=0.0)
     with pytest.raises(ValueError, match="teacher_weights"):
         LogitsGraphLoss(teacher_weights="learned")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="criterion"):
+        LogitsGraphLoss(criterion="l2")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="teachers must be"):
         LogitsGraphLoss()(torch.zeros(2, 3), torch.zeros(2, 3))

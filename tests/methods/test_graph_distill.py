@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ssl_kd.config.schema import ModelSpec
+from ssl_kd.data.base import UNLABELLED
 from ssl_kd.methods.base import MethodEnv
 from ssl_kd.methods.compact_bilinear import CompactBilinearPooling, CountSketch
 from ssl_kd.methods.graph_distill import GraphDistill, GraphDistillConfig
@@ -112,3 +114,17 @@ def test_representation_graph_needs_two_teachers_and_references_list_them() -> N
         raw | {"student": {"from": "s"}, "teachers": [{"from": "a"}, {"arch": "r2plus1d"}, {"from": "b"}]}
     )
     assert cfg.references() == {"student": "s", "teachers.0": "a", "teachers.2": "b"}
+
+
+def test_partly_labelled_batch_ce_skips_unlabelled_clips_and_graphs_use_all() -> None:
+    method = build(data={"name": "video", "labelled_per_class": 2}, logit_match="kl", tau=4.0)
+    images, labels = batch()
+    partial = labels.clone()
+    partial[1:] = UNLABELLED
+    terms = method.training_step(images, partial)
+    logits = method.student(images)
+    assert terms["ce"].item() == pytest.approx(F.cross_entropy(logits[:1], labels[:1]).item(), rel=1e-5)
+    full = method.training_step(images, labels)  # the graph terms do not depend on the labels
+    assert terms["logits_graph"].item() == pytest.approx(full["logits_graph"].item(), rel=1e-6)
+    none = method.training_step(images, torch.full_like(labels, UNLABELLED))
+    assert none["ce"].item() == 0.0 and torch.isfinite(none["logits_graph"]).item()
