@@ -84,10 +84,10 @@ def matched_epochs(raw: dict[str, Any]) -> int:
 
 
 def student_stages(
-    graph: dict[str, Any], labelled: dict[str, Any], seed: int, best_teacher: str, matched_epochs: int
+    graph: dict[str, Any], labelled: dict[str, Any], seed: int, best_teacher: str, steps_epochs: int
 ) -> list[dict]:
     """The eight students of one seed, all with the graph stage's student and epochs (data: see the docstring);
-    ``matched_epochs`` on the labelled clips take as many steps as ``graph["epochs"]`` on the graph's data."""
+    ``steps_epochs`` (from :func:`matched_epochs`) on the labelled clips take as many steps as the graph stage."""
     common = {"kind": "train", "data": graph["data"], "epochs": graph["epochs"], "engine": {"seed": seed}}
     single = copy.deepcopy(labelled) | {"video": {"single_frame": True}}
     student = graph["student"]
@@ -100,7 +100,7 @@ def student_stages(
             "method": "supervised",
             "model": student,
             "data": labelled,
-            "epochs": matched_epochs,
+            "epochs": steps_epochs,
         },
         {"name": f"alone_all_s{seed}", **common, "method": "supervised", "model": student},
         {"name": f"single_frame_s{seed}", **common, "method": "supervised", "model": student, "data": single},

@@ -31,11 +31,11 @@ VARIANTS: dict[str, dict[str, Any]] = {  # name -> keys of the graph stage that 
 
 
 def sweep_stages(
-    graph: dict[str, Any], labelled: dict[str, Any], seed: int, variants: list[str], matched_epochs: int
+    graph: dict[str, Any], labelled: dict[str, Any], seed: int, variants: list[str], steps_epochs: int
 ) -> list[dict[str, Any]]:
     """The students alone (labelled clips only, same epochs and same steps; all clips) and one graph student per
     variant, for one seed."""
-    alone, alone_steps, alone_all, *_, both = student_stages(graph, labelled, seed, "unused", matched_epochs)
+    alone, alone_steps, alone_all, *_, both = student_stages(graph, labelled, seed, "unused", steps_epochs)
     stages = [alone, alone_steps, alone_all]
     for variant in variants:
         stage = both | VARIANTS[variant] | {"name": f"{variant}_s{seed}"}

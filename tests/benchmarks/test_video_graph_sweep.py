@@ -28,7 +28,7 @@ def test_matched_epochs_give_the_labelled_student_the_graph_students_steps(monke
 def test_variants_validate_and_change_only_their_keys(tmp_path: Path) -> None:
     raw = yaml.safe_load(PIPELINE.read_text())
     graph = next(stage for stage in raw["stages"] if stage["name"] == "graph")
-    stages = sweep_stages(graph, labelled_data(raw), seed=10, variants=list(VARIANTS), matched_epochs=75)
+    stages = sweep_stages(graph, labelled_data(raw), seed=10, variants=list(VARIANTS), steps_epochs=75)
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw | {"stages": teacher_stages(raw) + stages}))
     loaded = {stage.name: stage for stage in load_pipeline(path).stages}
