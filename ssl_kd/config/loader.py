@@ -3,7 +3,7 @@
 Pipeline file layout::
 
     name: kd_digits
-    defaults:            # merged under every stage that has these keys; the stage's own values win
+    defaults:            # merged under every stage that has these keys; the stage's own values win (null too)
       data: {name: digits}
     stages:
       - {name: teacher, kind: train, method: supervised, model: {arch: resnet18}}
@@ -151,12 +151,14 @@ def _set_nested(target: dict[str, Any], keys: list[str], value: Any, override: s
 
 
 def _deep_merge(base: Any, override: Any) -> Any:
+    """``override`` over ``base``, key by key. An empty section (``data:`` with nothing under it, read as None)
+    keeps the defaults; an explicit null for a value (``train_per_class: null``) replaces the default."""
     if isinstance(base, dict) and isinstance(override, dict):
         merged = copy.deepcopy(base)
         for key, value in override.items():
             merged[key] = _deep_merge(merged.get(key), value)
         return merged
-    return copy.deepcopy(base) if override is None else override
+    return copy.deepcopy(base) if override is None and isinstance(base, dict) else override
 
 
 def _validate_stage(path: Path, index: int, raw_stage: dict[str, Any], defaults: dict) -> StageConfig:

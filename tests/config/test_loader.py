@@ -68,6 +68,17 @@ def test_unknown_names_get_suggestions(tmp_path: Path, edit, pattern: str) -> No
         load_pipeline(_pipeline(tmp_path, edit))
 
 
+def test_explicit_null_replaces_a_default_and_an_empty_section_keeps_them(tmp_path: Path) -> None:
+    def edit(raw: dict) -> None:
+        raw["stages"][0]["data"] = {"train_per_class": None}
+        raw["stages"][1]["data"] = None  # `data:` with nothing under it
+
+    stages = {stage.name: stage for stage in load_pipeline(_pipeline(tmp_path, edit)).stages}
+    assert stages["teacher"].data.train_per_class is None
+    assert stages["teacher"].data.batch_size == TINY_PIPELINE["defaults"]["data"]["batch_size"]
+    assert stages["distill"].data.train_per_class == TINY_PIPELINE["defaults"]["data"]["train_per_class"]
+
+
 def test_labelled_per_class_needs_a_method_that_uses_unlabelled_samples(tmp_path: Path) -> None:
     def semi(raw: dict) -> None:
         raw["defaults"]["data"].pop("train_per_class")
