@@ -67,6 +67,11 @@ def teacher_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return raw["stages"][: names.index("graph")]
 
 
+def graph_stage(raw: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's ``graph`` stage: the student, data and budget every benchmark student shares."""
+    return next(stage for stage in raw["stages"] if stage["name"] == "graph")
+
+
 def labelled_data(raw: dict[str, Any]) -> dict[str, Any]:
     """The data of the pipeline's ``adapt`` stages: the labelled clips only."""
     return next(stage["data"] for stage in raw["stages"] if stage.get("method") == "adapt")
@@ -74,7 +79,7 @@ def labelled_data(raw: dict[str, Any]) -> dict[str, Any]:
 
 def matched_epochs(raw: dict[str, Any]) -> int:
     """Epochs on the labelled clips that take as many optimiser steps as the graph stage's epochs on its data."""
-    graph = next(stage for stage in raw["stages"] if stage["name"] == "graph")
+    graph = graph_stage(raw)
 
     def steps_per_epoch(data: dict[str, Any]) -> int:
         cfg = DataConfig.model_validate(raw["defaults"]["data"] | data)
@@ -238,7 +243,7 @@ def main() -> None:
     start = time.perf_counter()
     raw = yaml.safe_load(PIPELINE.read_text())
     raw["name"] = "video_graph_bench"
-    graph = next(stage for stage in raw["stages"] if stage["name"] == "graph")
+    graph = graph_stage(raw)
     teachers = teacher_stages(raw)
     metrics = run(raw | {"stages": teachers}, args.run_dir)
     adapted = [stage["name"] for stage in teachers if stage["name"].startswith("adapt_")]

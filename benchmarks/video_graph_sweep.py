@@ -21,7 +21,15 @@ from typing import Any
 import yaml
 
 from benchmarks.seed_stats import mean_std
-from benchmarks.video_graph import PIPELINE, labelled_data, matched_epochs, run, student_stages, teacher_stages
+from benchmarks.video_graph import (
+    PIPELINE,
+    graph_stage,
+    labelled_data,
+    matched_epochs,
+    run,
+    student_stages,
+    teacher_stages,
+)
 
 VARIANTS: dict[str, dict[str, Any]] = {  # name -> keys of the graph stage that change
     "emd_tau1": {"logit_match": "emd", "tau": 1.0},
@@ -51,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     raw = yaml.safe_load(PIPELINE.read_text())
     raw["name"] = "video_graph_sweep"
-    graph = next(stage for stage in raw["stages"] if stage["name"] == "graph")
+    graph = graph_stage(raw)
     labelled, matched = labelled_data(raw), matched_epochs(raw)
     students = [stage for seed in args.seeds for stage in sweep_stages(graph, labelled, seed, args.variants, matched)]
     metrics = run(raw | {"stages": teacher_stages(raw) + students}, args.run_dir)

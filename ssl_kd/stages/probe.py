@@ -53,6 +53,10 @@ class ProbeStageConfig(StageConfig):
     def _shots_positive(self) -> ProbeStageConfig:
         if any(k < 1 for k in self.shots):
             raise ValueError(f"shots must be positive, got {self.shots}")
+        return self
+
+    @model_validator(mode="after")
+    def _every_label_kept(self) -> ProbeStageConfig:
         if self.data.labelled_per_class is not None:
             raise ValueError("data.labelled_per_class: a probe draws its own labelled shots (`shots`); remove it here")
         return self

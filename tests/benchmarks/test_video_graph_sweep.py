@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from benchmarks import video_graph
-from benchmarks.video_graph import PIPELINE, labelled_data, matched_epochs, teacher_stages
+from benchmarks.video_graph import PIPELINE, graph_stage, labelled_data, matched_epochs, teacher_stages
 from benchmarks.video_graph_sweep import VARIANTS, sweep_stages
 from ssl_kd.config import load_pipeline
 from ssl_kd.config.schema import DataConfig
@@ -27,7 +27,7 @@ def test_matched_epochs_give_the_labelled_student_the_graph_students_steps(monke
 
 def test_variants_validate_and_change_only_their_keys(tmp_path: Path) -> None:
     raw = yaml.safe_load(PIPELINE.read_text())
-    graph = next(stage for stage in raw["stages"] if stage["name"] == "graph")
+    graph = graph_stage(raw)
     stages = sweep_stages(graph, labelled_data(raw), seed=10, variants=list(VARIANTS), steps_epochs=75)
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw | {"stages": teacher_stages(raw) + stages}))
