@@ -1,7 +1,7 @@
 """The ``video`` dataset: clips decoded lazily in the loader, one clip per video and step.
 
 ``data.root`` unset means the embedded moving digits (:mod:`ssl_kd.data.video.generator`) in ``data/moving_digits``
-under the working directory, generated there (about a minute) when missing. Otherwise ``data.root`` is a local copy
+under the working directory, generated there (about 15 s) when missing. Otherwise ``data.root`` is a local copy
 of UCF101, HMDB51, a Kinetics-style CSV dataset or a class-folder tree (``data.format``, ``data.split``).
 
 Samples are :class:`VideoClip` references; the loader calls :meth:`VideoClip.load` inside its per-sample seeded
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,29 @@ class VideoClips:
 
 
 def moving_digits_root(root: Path | None) -> Path:
-    """``root``, or the default moving-digits folder, generated with the default settings when missing."""
+    """``root``, or the default moving-digits folder, generated with the default settings when missing.
+
+    Raises:
+        DataError: the default folder exists but was made with other settings (custom ones, or an earlier
+            version's defaults), which would silently change every result.
+    """
     if root is not None:
         return Path(root)
-    if not (DEFAULT_ROOT / META_FILE).is_file():
-        log.info("generating the moving-digits clips in %s (about a minute)", DEFAULT_ROOT)
+    meta = DEFAULT_ROOT / META_FILE
+    if meta.is_file():
+        made = json.loads(meta.read_text()).get("generator", {})
+        changed = [
+            f"{key} {made.get(key)} (default {value})"
+            for key, value in asdict(MovingDigitsConfig()).items()
+            if made.get(key) != value
+        ]
+        if changed:
+            raise DataError(
+                f"{DEFAULT_ROOT} was generated with other settings than the defaults: {', '.join(changed)}. "
+                f"Delete it to regenerate it with the defaults, or pass data.root={DEFAULT_ROOT} to use it as it is"
+            )
+    else:
+        log.info("generating the moving-digits clips in %s (about 15 s)", DEFAULT_ROOT)
         generate_moving_digits(DEFAULT_ROOT, MovingDigitsConfig())
     return DEFAULT_ROOT
 

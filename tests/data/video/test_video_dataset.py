@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,10 @@ import torch
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
 from ssl_kd.data.loaders import Skipped, TransformedImages
+from ssl_kd.data.video import dataset
 from ssl_kd.data.video.decoding import VideoDecodeError, decode_clip
+from ssl_kd.data.video.generator import META_FILE, MovingDigitsConfig
+from ssl_kd.errors import DataError
 
 
 def video_config(root: Path, **video: object) -> DataConfig:
@@ -79,3 +84,17 @@ def test_video_keys_are_for_video_datasets_only() -> None:
     with pytest.raises(ValueError, match="only apply to video"):
         DataConfig(name="digits", split=2)
     assert "video" not in DataConfig().model_dump()
+
+
+def test_default_root_made_with_other_settings_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clips from an earlier version's defaults would silently change every result; a matching folder is used."""
+    root = tmp_path / "moving_digits"
+    root.mkdir()
+    monkeypatch.setattr(dataset, "DEFAULT_ROOT", root)
+    settings = asdict(MovingDigitsConfig())
+    (root / META_FILE).write_text(json.dumps({"generator": settings | {"noise": 0.15}}))
+    with pytest.raises(DataError, match=r"noise 0.15 \(default 0.3\).*Delete it"):
+        dataset.moving_digits_root(None)
+    (root / META_FILE).write_text(json.dumps({"generator": settings}))
+    assert dataset.moving_digits_root(None) == root
+    assert dataset.moving_digits_root(tmp_path) == tmp_path  # a given root is read as it is
