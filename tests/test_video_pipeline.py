@@ -35,7 +35,7 @@ def tiny_video_pipeline(root: Path) -> dict:
                 "teachers": [{"from": "adapt_arrow"}, {"from": "adapt_speed"}],
                 "rep_dim": 32,
                 "logit_match": "kl",
-                "data": {"labelled_per_class": 1},  # partly labelled: CE on one clip per class, graphs on all
+                "data": {"labelled_per_class": 1},  # as the shipped pipeline: CE on a few clips, graphs on all
             },
             {"name": "probe", "kind": "probe", "model": {"from": "graph"}, "shots": [1], "draws": 1},
         ],

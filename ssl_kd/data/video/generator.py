@@ -79,9 +79,9 @@ class MovingDigitsConfig:
     rotation: float = 120.0
     zoom: float = 1.8
     tilt: float = 25.0
-    speed_jitter: float = 0.5
-    noise: float = 0.3
-    distractors: int = 3
+    speed_jitter: float = 0.3
+    noise: float = 0.15
+    distractors: int = 1
     seed: int = 0
 
 

@@ -92,8 +92,8 @@ def test_default_root_made_with_other_settings_is_refused(tmp_path: Path, monkey
     root.mkdir()
     monkeypatch.setattr(dataset, "DEFAULT_ROOT", root)
     settings = asdict(MovingDigitsConfig())
-    (root / META_FILE).write_text(json.dumps({"generator": settings | {"noise": 0.15}}))
-    with pytest.raises(DataError, match=r"noise 0.15 \(default 0.3\).*Delete it"):
+    (root / META_FILE).write_text(json.dumps({"generator": settings | {"noise": 0.3}}))
+    with pytest.raises(DataError, match=r"noise 0.3 \(default 0.15\).*Delete it"):
         dataset.moving_digits_root(None)
     (root / META_FILE).write_text(json.dumps({"generator": settings}))
     assert dataset.moving_digits_root(None) == root
