@@ -97,6 +97,7 @@ GENERATOR_FLAGS = {  # moving-digits generator setting -> type (defaults: Moving
     "noise": float,
     "distractors": int,
     "tilt": float,
+    "classes": str,
     "seed": int,
 }
 

@@ -100,7 +100,7 @@ def moving_digits_root(root: Path | None) -> Path:
         changed = [
             f"{key} {made.get(key)} (default {value})"
             for key, value in asdict(MovingDigitsConfig()).items()
-            if made.get(key) != value
+            if made.get(key, value) != value  # a setting added after the folder was made has its default
         ]
         if changed:
             raise DataError(

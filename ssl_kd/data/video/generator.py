@@ -7,6 +7,11 @@ log-scale) changes over time and in which direction. The digit identity is a nui
 (velocity falls linearly from 1.5x to 0.5x of its mean), so the arrow of time is visible and a reversed "left" clip is
 not a plain "right" clip.
 
+With ``classes="profile"`` the class is instead the motion's *profile and speed* (decelerating, constant,
+oscillating or stop-and-go; slow or fast) of a translation in a uniformly random direction, so the direction is a
+nuisance too. Those classes depend on what the pretext tasks (arrow of time, playback speed, clip order) must see;
+the default ``"motion"`` classes depend on the direction, which none of them needs.
+
 Difficulty knobs: ``speed_jitter`` (per-clip speed factor drawn from 1 +- jitter), ``noise`` (per-frame Gaussian
 pixel noise, std in 0..1 units), ``distractors`` (extra dimmer digits drifting in random directions).
 
@@ -33,6 +38,17 @@ from sklearn.datasets import load_digits
 from ssl_kd.errors import DataError
 
 CLASSES = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "RotateCW", "RotateCCW", "ZoomIn", "ZoomOut")
+PROFILE_CLASSES = (
+    "DecelSlow",
+    "DecelFast",
+    "ConstSlow",
+    "ConstFast",
+    "OscilSlow",
+    "OscilFast",
+    "StopGoSlow",
+    "StopGoFast",
+)
+CLASS_SCHEMES = {"motion": CLASSES, "profile": PROFILE_CLASSES}
 META_FILE = "meta.json"
 # Per class: which motion parameter changes (x, y, angle, log-scale) and its sign.
 _MOTION = {
@@ -61,6 +77,8 @@ class MovingDigitsConfig:
         travel: translation over the whole clip, in pixels (mean speed).
         rotation: rotation over the whole clip, in degrees.
         zoom: scale ratio between the last and the first frame of a zoom clip.
+        classes: ``"motion"`` (which parameter changes, in which direction) or ``"profile"`` (how a translation
+            in a random direction unfolds over time, and how fast); see the module docstring.
         tilt: the digit's angle at the middle frame is uniform in [-tilt, tilt] degrees (near upright, so that
             rotation prediction is a learnable pretext task).
         speed_jitter: per-clip speed factor drawn uniformly from [1 - jitter, 1 + jitter].
@@ -82,7 +100,12 @@ class MovingDigitsConfig:
     speed_jitter: float = 0.3
     noise: float = 0.15
     distractors: int = 1
+    classes: str = "motion"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.classes not in CLASS_SCHEMES:
+            raise DataError(f"moving digits: unknown classes {self.classes!r}; choose from {sorted(CLASS_SCHEMES)}")
 
 
 def _profile(frames: int) -> torch.Tensor:
@@ -140,10 +163,47 @@ def _motion_parameters(label: int, cfg: MovingDigitsConfig, rng: np.random.Gener
     return [x, y, angle, cfg.digit_size * torch.exp(log_scale)]
 
 
+def displacement_profile(name: str, u: torch.Tensor) -> torch.Tensor:
+    """Displacement (in units of ``travel``) at clip times ``u`` in [0, 1] for the profile ``name``, minus its value
+    at u = 1/2, so the middle of every clip sits at the drawn position.
+
+    Decel: 1.5u - 0.5u^2 (as the motion classes); Const: u; Oscil: sin(2 pi u) / 2 (there and back); StopGo: moves at
+    speed 1.5 for the first third, rests for the second, moves again for the last (1.5 min(u, 1/3) + 1.5 max(u - 2/3,
+    0)).
+    """
+    shapes = {
+        "Decel": lambda t: 1.5 * t - 0.5 * t**2,
+        "Const": lambda t: t,
+        "Oscil": lambda t: 0.5 * torch.sin(2 * math.pi * t),
+        "StopGo": lambda t: 1.5 * t.clamp(max=1 / 3) + 1.5 * (t - 2 / 3).clamp(min=0),
+    }
+    shape = shapes[name]
+    return shape(u) - shape(torch.tensor(0.5, dtype=u.dtype))
+
+
+PROFILE_SPEEDS = {"Slow": 0.7, "Fast": 1.3}
+
+
+def _profile_parameters(label: int, cfg: MovingDigitsConfig, rng: np.random.Generator) -> list[torch.Tensor]:
+    """Per-frame (x, y, angle, scale) of the target digit of profile class ``label``: a translation in a uniformly
+    random direction whose displacement follows :func:`displacement_profile`."""
+    name = PROFILE_CLASSES[label]
+    profile, pace = name[:-4], PROFILE_SPEEDS[name[-4:]]
+    speed = pace * (1.0 + rng.uniform(-cfg.speed_jitter, cfg.speed_jitter))
+    travel = cfg.travel * speed * displacement_profile(profile, torch.linspace(0, 1, cfg.frames, dtype=torch.float64))
+    heading = rng.uniform(0, 2 * math.pi)
+    x = rng.uniform(0, cfg.size) + math.cos(heading) * travel.float()
+    y = rng.uniform(0, cfg.size) + math.sin(heading) * travel.float()
+    angle = torch.full((cfg.frames,), math.radians(rng.uniform(-cfg.tilt, cfg.tilt)))
+    scale = torch.full((cfg.frames,), cfg.digit_size * math.exp(rng.uniform(math.log(0.75), math.log(1.3))))
+    return [x, y, angle, scale]
+
+
 def render_clip(label: int, cfg: MovingDigitsConfig, digits: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
-    """One clip of class ``label``: uint8 ``(T, size, size)`` grey frames."""
+    """One clip of class ``label`` (of ``cfg.classes``): uint8 ``(T, size, size)`` grey frames."""
     target = digits[rng.integers(len(digits))]
-    frames = render_digit(target, *_motion_parameters(label, cfg, rng), cfg.size)
+    parameters = _profile_parameters if cfg.classes == "profile" else _motion_parameters
+    frames = render_digit(target, *parameters(label, cfg, rng), cfg.size)
     g = _profile(cfg.frames)
     for _ in range(cfg.distractors):
         other = digits[rng.integers(len(digits))]
@@ -220,7 +280,8 @@ def generate_moving_digits(out: Path, cfg: MovingDigitsConfig = MovingDigitsConf
     counts = {"train": cfg.train_per_class, "test": cfg.test_per_class}
     lists: dict[str, list[str]] = {"train": [], "test": []}
     pixels = []
-    for label, name in enumerate(CLASSES):
+    classes = CLASS_SCHEMES[cfg.classes]
+    for label, name in enumerate(classes):
         (tmp / name).mkdir(parents=True)
         for split, group in (("train", 1), ("test", 20)):  # UCF101-style groups: train g01..g19, test g20+
             for index in range(counts[split]):
@@ -230,11 +291,11 @@ def generate_moving_digits(out: Path, cfg: MovingDigitsConfig = MovingDigitsConf
                 lists[split].append(f"{rel} {label + 1}" if split == "train" else rel)
                 if split == "train":
                     pixels.append(frames.mean() / 255)
-    (tmp / "classInd.txt").write_text("".join(f"{i + 1} {name}\n" for i, name in enumerate(CLASSES)))
+    (tmp / "classInd.txt").write_text("".join(f"{i + 1} {name}\n" for i, name in enumerate(classes)))
     (tmp / "trainlist01.txt").write_text("".join(f"{line}\n" for line in lists["train"]))
     (tmp / "testlist01.txt").write_text("".join(f"{line}\n" for line in lists["test"]))
     mean = float(np.mean(pixels))
-    meta = {"generator": asdict(cfg), "classes": list(CLASSES), "mean": mean, "std": _pixel_std(tmp, lists, mean)}
+    meta = {"generator": asdict(cfg), "classes": list(classes), "mean": mean, "std": _pixel_std(tmp, lists, mean)}
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
     tmp.rename(out)
     return out

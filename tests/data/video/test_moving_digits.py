@@ -14,12 +14,16 @@ from ssl_kd.cli import main
 from ssl_kd.data.video.decoding import decode_clip
 from ssl_kd.data.video.generator import (
     CLASSES,
+    PROFILE_CLASSES,
     MovingDigitsConfig,
     _digit_images,
+    _profile_parameters,
+    displacement_profile,
     grey_to_yuv420p,
     render_clip,
     write_mp4,
 )
+from ssl_kd.errors import DataError
 
 
 def test_layout_matches_ucf101(tiny_videos: Path) -> None:
@@ -75,6 +79,44 @@ def test_translation_moves_the_digit_left() -> None:
     step = torch.remainder(centre[1:] - centre[:-1] + torch.pi, 2 * torch.pi) - torch.pi
     assert (step < 0).all()  # every frame further left
     assert step[0] < step[-1]  # decelerating: the first step is the largest (most negative)
+
+
+def test_displacement_profiles_known_values() -> None:
+    u = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    expected = {
+        "Decel": [-0.625, -0.28125, 0.0, 0.21875, 0.375],  # 1.5u - 0.5u^2 - 0.625
+        "Const": [-0.5, -0.25, 0.0, 0.25, 0.5],
+        "Oscil": [0.0, 0.5, 0.0, -0.5, 0.0],  # there and back: sin(2 pi u) / 2
+        "StopGo": [-0.5, -0.125, 0.0, 0.125, 0.5],  # 1.5 min(u, 1/3) + 1.5 max(u - 2/3, 0) - 0.5
+    }
+    for name, values in expected.items():
+        assert torch.allclose(displacement_profile(name, u), torch.tensor(values, dtype=torch.float64), atol=1e-12)
+    rest = torch.linspace(1 / 3, 2 / 3, 5, dtype=torch.float64)
+    assert torch.allclose(displacement_profile("StopGo", rest), torch.zeros(5, dtype=torch.float64))
+
+
+def test_profile_classes_set_pace_and_shape_and_draw_the_direction() -> None:
+    cfg = MovingDigitsConfig(classes="profile", speed_jitter=0.0, travel=10.0)
+    headings = set()
+    for seed in range(4):
+        x, y, angle, scale = _profile_parameters(PROFILE_CLASSES.index("ConstFast"), cfg, np.random.default_rng(seed))
+        dx, dy = float(x[-1] - x[0]), float(y[-1] - y[0])
+        assert np.hypot(dx, dy) == pytest.approx(10.0 * 1.3, rel=1e-5)  # travel x the fast pace, any direction
+        headings.add(round(np.arctan2(dy, dx), 3))
+        assert (angle == angle[0]).all() and (scale == scale[0]).all()  # no rotation, no zoom
+    assert len(headings) == 4  # the direction is a nuisance
+    x, y, *_ = _profile_parameters(PROFILE_CLASSES.index("OscilSlow"), cfg, np.random.default_rng(0))
+    assert float(x[-1] - x[0]) == pytest.approx(0.0, abs=1e-5) and float(y[-1] - y[0]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_profile_scheme_writes_its_classes(tmp_path: Path) -> None:
+    out = tmp_path / "profiles"
+    args = ["data", "moving-digits", "--out", str(out), "--classes", "profile", "--train-per-class", "1"]
+    assert main([*args, "--test-per-class", "1"]) == 0
+    assert (out / "classInd.txt").read_text().split()[1::2] == list(PROFILE_CLASSES)
+    assert len(list(out.rglob("*.mp4"))) == 2 * len(PROFILE_CLASSES)
+    with pytest.raises(DataError, match=r"unknown classes 'speed'.*'motion', 'profile'"):
+        MovingDigitsConfig(classes="speed")
 
 
 def test_cli_generates_deterministically_and_refuses_to_overwrite(
