@@ -38,16 +38,15 @@ from sklearn.datasets import load_digits
 from ssl_kd.errors import DataError
 
 CLASSES = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "RotateCW", "RotateCCW", "ZoomIn", "ZoomOut")
-PROFILE_CLASSES = (
-    "DecelSlow",
-    "DecelFast",
-    "ConstSlow",
-    "ConstFast",
-    "OscilSlow",
-    "OscilFast",
-    "StopGoSlow",
-    "StopGoFast",
-)
+PROFILE_SHAPES = {  # displacement over clip time u in [0, 1], in units of ``travel`` (see displacement_profile)
+    "Decel": lambda u: 1.5 * u - 0.5 * u**2,
+    "Const": lambda u: u,
+    "Oscil": lambda u: 0.5 * torch.sin(2 * math.pi * u),
+    "StopGo": lambda u: 1.5 * u.clamp(max=1 / 3) + 1.5 * (u - 2 / 3).clamp(min=0),
+}
+PROFILE_SPEEDS = {"Slow": 0.7, "Fast": 1.3}
+_PROFILE_OF = {f"{shape}{pace}": (shape, pace) for shape in PROFILE_SHAPES for pace in PROFILE_SPEEDS}
+PROFILE_CLASSES = tuple(_PROFILE_OF)
 CLASS_SCHEMES = {"motion": CLASSES, "profile": PROFILE_CLASSES}
 META_FILE = "meta.json"
 # Per class: which motion parameter changes (x, y, angle, log-scale) and its sign.
@@ -109,10 +108,8 @@ class MovingDigitsConfig:
 
 
 def _profile(frames: int) -> torch.Tensor:
-    """Decelerating displacement g(u) = 1.5u - 0.5u^2 over u in [0, 1], centred on the middle frame."""
-    u = torch.linspace(0, 1, frames, dtype=torch.float64)
-    g = 1.5 * u - 0.5 * u**2
-    return (g - (1.5 * 0.5 - 0.5 * 0.25)).float()
+    """Decelerating displacement g(u) = 1.5u - 0.5u^2 over u in [0, 1], centred on u = 1/2, at ``frames`` times."""
+    return displacement_profile("Decel", torch.linspace(0, 1, frames, dtype=torch.float64)).float()
 
 
 def render_digit(
@@ -167,29 +164,19 @@ def displacement_profile(name: str, u: torch.Tensor) -> torch.Tensor:
     """Displacement (in units of ``travel``) at clip times ``u`` in [0, 1] for the profile ``name``, minus its value
     at u = 1/2, so the middle of every clip sits at the drawn position.
 
-    Decel: 1.5u - 0.5u^2 (as the motion classes); Const: u; Oscil: sin(2 pi u) / 2 (there and back); StopGo: moves at
-    speed 1.5 for the first third, rests for the second, moves again for the last (1.5 min(u, 1/3) + 1.5 max(u - 2/3,
-    0)).
+    Decel: 1.5u - 0.5u^2 (the motion classes' profile too); Const: u; Oscil: sin(2 pi u) / 2 (there and back); StopGo:
+    moves at speed 1.5 for the first third, rests for the second, moves again for the last (1.5 min(u, 1/3) +
+    1.5 max(u - 2/3, 0)).
     """
-    shapes = {
-        "Decel": lambda t: 1.5 * t - 0.5 * t**2,
-        "Const": lambda t: t,
-        "Oscil": lambda t: 0.5 * torch.sin(2 * math.pi * t),
-        "StopGo": lambda t: 1.5 * t.clamp(max=1 / 3) + 1.5 * (t - 2 / 3).clamp(min=0),
-    }
-    shape = shapes[name]
+    shape = PROFILE_SHAPES[name]
     return shape(u) - shape(torch.tensor(0.5, dtype=u.dtype))
-
-
-PROFILE_SPEEDS = {"Slow": 0.7, "Fast": 1.3}
 
 
 def _profile_parameters(label: int, cfg: MovingDigitsConfig, rng: np.random.Generator) -> list[torch.Tensor]:
     """Per-frame (x, y, angle, scale) of the target digit of profile class ``label``: a translation in a uniformly
     random direction whose displacement follows :func:`displacement_profile`."""
-    name = PROFILE_CLASSES[label]
-    profile, pace = name[:-4], PROFILE_SPEEDS[name[-4:]]
-    speed = pace * (1.0 + rng.uniform(-cfg.speed_jitter, cfg.speed_jitter))
+    profile, pace = _PROFILE_OF[PROFILE_CLASSES[label]]
+    speed = PROFILE_SPEEDS[pace] * (1.0 + rng.uniform(-cfg.speed_jitter, cfg.speed_jitter))
     travel = cfg.travel * speed * displacement_profile(profile, torch.linspace(0, 1, cfg.frames, dtype=torch.float64))
     heading = rng.uniform(0, 2 * math.pi)
     x = rng.uniform(0, cfg.size) + math.cos(heading) * travel.float()
