@@ -109,14 +109,22 @@ def _add_data_parser(commands: argparse._SubParsersAction) -> None:
     moving = kinds.add_parser("moving-digits", help="H.264 clips of moving sklearn digits in the UCF101 layout")
     moving.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     for name, kind in GENERATOR_FLAGS.items():
-        moving.add_argument(f"--{name.replace('_', '-')}", type=kind, help="see ssl_kd.data.video.generator")
+        moving.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            help="see ssl_kd.data.video.generator (default: the embedded clips of the chosen --classes)",
+        )
 
 
 def _data(args: argparse.Namespace) -> int:
-    from ssl_kd.data.video.generator import MovingDigitsConfig, generate_moving_digits
+    """Generate moving digits: the embedded settings of the chosen class scheme, changed by the flags given."""
+    from dataclasses import replace
+
+    from ssl_kd.data.video.generator import EMBEDDED_SETTINGS, MovingDigitsConfig, generate_moving_digits
 
     settings = {name: getattr(args, name) for name in GENERATOR_FLAGS if getattr(args, name) is not None}
-    print(f"moving digits: {generate_moving_digits(args.out, MovingDigitsConfig(**settings))}")
+    base = EMBEDDED_SETTINGS.get(settings.get("classes", "motion"), MovingDigitsConfig())
+    print(f"moving digits: {generate_moving_digits(args.out, replace(base, **settings))}")
     return 0
 
 

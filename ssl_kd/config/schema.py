@@ -40,6 +40,19 @@ class VideoOptions(Strict):
     single_frame: bool = Field(
         False, description="baseline without motion: every frame of a clip replaced by its middle frame"
     )
+    moving_digits: Literal["motion", "profile"] = Field(
+        "motion",
+        description="embedded moving digits (data.root unset): motion classes (data/moving_digits) or "
+        "motion-profile classes (data/moving_digits_profile); ignored when data.root is set",
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_default_scheme(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Left out of dumps (and fingerprints) at its default, so that runs from before it existed stay valid."""
+        dumped = handler(self)
+        if dumped.get("moving_digits") == "motion":
+            dumped.pop("moving_digits")
+        return dumped
 
 
 VIDEO_KEYS = ("format", "split", "video")

@@ -1,8 +1,10 @@
 """The ``video`` dataset: clips decoded lazily in the loader, one clip per video and step.
 
-``data.root`` unset means the embedded moving digits (:mod:`ssl_kd.data.video.generator`) in ``data/moving_digits``
-under the working directory, generated there (about 15 s) when missing. Otherwise ``data.root`` is a local copy
-of UCF101, HMDB51, a Kinetics-style CSV dataset or a class-folder tree (``data.format``, ``data.split``).
+``data.root`` unset means the embedded moving digits (:mod:`ssl_kd.data.video.generator`) under the working
+directory, generated there (about 15 s) when missing: ``data/moving_digits`` (motion classes) or, with
+``data.video.moving_digits=profile``, ``data/moving_digits_profile`` (motion-profile classes). Otherwise
+``data.root`` is a local copy of UCF101, HMDB51, a Kinetics-style CSV dataset or a class-folder tree
+(``data.format``, ``data.split``).
 
 Samples are :class:`VideoClip` references; the loader calls :meth:`VideoClip.load` inside its per-sample seeded
 region (``augment=True`` for training samples, which get random clip windows; evaluation gets centre windows), so
@@ -26,11 +28,11 @@ from torchvision import tv_tensors
 
 from ssl_kd.data.base import ImageSplits, register_dataset
 from ssl_kd.data.video.decoding import decode_clip, make_clip_sampler
-from ssl_kd.data.video.generator import META_FILE, MovingDigitsConfig, generate_moving_digits
+from ssl_kd.data.video.generator import EMBEDDED_SETTINGS, META_FILE, generate_moving_digits
 from ssl_kd.data.video.layouts import parse_layout
 from ssl_kd.errors import DataError
 
-DEFAULT_ROOT = Path("data/moving_digits")
+DEFAULT_ROOTS = {"motion": Path("data/moving_digits"), "profile": Path("data/moving_digits_profile")}
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 log = logging.getLogger("ssl_kd")
@@ -85,8 +87,9 @@ class VideoClips:
         return self.clips[index], self.targets[index]
 
 
-def moving_digits_root(root: Path | None) -> Path:
-    """``root``, or the default moving-digits folder, generated with the default settings when missing.
+def moving_digits_root(root: Path | None, scheme: str = "motion") -> Path:
+    """``root``, or the default folder of the embedded moving digits with class ``scheme`` (``motion`` or
+    ``profile``), generated with that scheme's settings (:data:`EMBEDDED_SETTINGS`) when missing.
 
     Raises:
         DataError: the default folder exists but was made with other settings (custom ones, or an earlier
@@ -94,23 +97,24 @@ def moving_digits_root(root: Path | None) -> Path:
     """
     if root is not None:
         return Path(root)
-    meta = DEFAULT_ROOT / META_FILE
+    default_root, settings = DEFAULT_ROOTS[scheme], EMBEDDED_SETTINGS[scheme]
+    meta = default_root / META_FILE
     if meta.is_file():
         made = json.loads(meta.read_text()).get("generator", {})
         changed = [
             f"{key} {made.get(key)} (default {value})"
-            for key, value in asdict(MovingDigitsConfig()).items()
+            for key, value in asdict(settings).items()
             if made.get(key, value) != value  # a setting added after the folder was made has its default
         ]
         if changed:
             raise DataError(
-                f"{DEFAULT_ROOT} was generated with other settings than the defaults: {', '.join(changed)}. "
-                f"Delete it to regenerate it with the defaults, or pass data.root={DEFAULT_ROOT} to use it as it is"
+                f"{default_root} was generated with other settings than the defaults: {', '.join(changed)}. "
+                f"Delete it to regenerate it with the defaults, or pass data.root={default_root} to use it as it is"
             )
     else:
-        log.info("generating the moving-digits clips in %s (about 15 s)", DEFAULT_ROOT)
-        generate_moving_digits(DEFAULT_ROOT, MovingDigitsConfig())
-    return DEFAULT_ROOT
+        log.info("generating the moving-digits clips (%s classes) in %s (about 15 s)", scheme, default_root)
+        generate_moving_digits(default_root, settings)
+    return default_root
 
 
 def _normalisation(root: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -127,7 +131,7 @@ def build_video(root: Path | None, image_size: int, data: Any) -> ImageSplits:
     """Video clips: UCF101 / HMDB51 / CSV / class folders under data.root, or the embedded moving digits."""
     if data.augment == "standard":
         raise DataError("data.augment=standard flips frames, which swaps left and right motion; use light or none")
-    root = moving_digits_root(root)
+    root = moving_digits_root(root, data.video.moving_digits)
     index = parse_layout(root, data.format, data.split)
     mean, std = _normalisation(root)
     return ImageSplits(

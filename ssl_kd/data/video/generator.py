@@ -64,7 +64,8 @@ _MOTION = {
 
 @dataclass(frozen=True)
 class MovingDigitsConfig:
-    """Generator settings; the defaults are the benchmark regime of ``benchmarks/video_graph.py``.
+    """Generator settings; the defaults are the embedded motion-class clips (``data/moving_digits``), and
+    :data:`EMBEDDED_SETTINGS` names the settings of each embedded class scheme.
 
     Attributes:
         train_per_class: training videos per class.
@@ -105,6 +106,15 @@ class MovingDigitsConfig:
     def __post_init__(self) -> None:
         if self.classes not in CLASS_SCHEMES:
             raise DataError(f"moving digits: unknown classes {self.classes!r}; choose from {sorted(CLASS_SCHEMES)}")
+
+
+EMBEDDED_SETTINGS = {
+    "motion": MovingDigitsConfig(),
+    # Faster travel (14 px) than the motion classes: pace is half of each profile class.
+    "profile": MovingDigitsConfig(classes="profile", travel=14.0),
+}
+"""Settings of the embedded moving digits per class scheme (``data.video.moving_digits``); the profile clips are
+those of ``benchmarks/video_graph.py`` and ``pipelines/video_graph_digits.yaml``."""
 
 
 def _profile(frames: int) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import av
@@ -14,6 +16,8 @@ from ssl_kd.cli import main
 from ssl_kd.data.video.decoding import decode_clip
 from ssl_kd.data.video.generator import (
     CLASSES,
+    EMBEDDED_SETTINGS,
+    META_FILE,
     PROFILE_CLASSES,
     MovingDigitsConfig,
     _digit_images,
@@ -115,6 +119,8 @@ def test_profile_scheme_writes_its_classes(tmp_path: Path) -> None:
     assert main([*args, "--test-per-class", "1"]) == 0
     assert (out / "classInd.txt").read_text().split()[1::2] == list(PROFILE_CLASSES)
     assert len(list(out.rglob("*.mp4"))) == 2 * len(PROFILE_CLASSES)
+    made = json.loads((out / META_FILE).read_text())["generator"]
+    assert made == asdict(replace(EMBEDDED_SETTINGS["profile"], train_per_class=1, test_per_class=1))
     with pytest.raises(DataError, match=r"unknown classes 'speed'.*'motion', 'profile'"):
         MovingDigitsConfig(classes="speed")
 

@@ -15,7 +15,7 @@ from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, 
 from ssl_kd.data.loaders import Skipped, TransformedImages
 from ssl_kd.data.video import dataset
 from ssl_kd.data.video.decoding import VideoDecodeError, decode_clip
-from ssl_kd.data.video.generator import META_FILE, MovingDigitsConfig
+from ssl_kd.data.video.generator import EMBEDDED_SETTINGS, META_FILE, MovingDigitsConfig
 from ssl_kd.errors import DataError
 
 
@@ -90,7 +90,7 @@ def test_default_root_made_with_other_settings_is_refused(tmp_path: Path, monkey
     """Clips from an earlier version's defaults would silently change every result; a matching folder is used."""
     root = tmp_path / "moving_digits"
     root.mkdir()
-    monkeypatch.setattr(dataset, "DEFAULT_ROOT", root)
+    monkeypatch.setitem(dataset.DEFAULT_ROOTS, "motion", root)
     settings = asdict(MovingDigitsConfig())
     (root / META_FILE).write_text(json.dumps({"generator": settings | {"noise": 0.3}}))
     with pytest.raises(DataError, match=r"noise 0.3 \(default 0.15\).*Delete it"):
@@ -98,3 +98,26 @@ def test_default_root_made_with_other_settings_is_refused(tmp_path: Path, monkey
     (root / META_FILE).write_text(json.dumps({"generator": settings}))
     assert dataset.moving_digits_root(None) == root
     assert dataset.moving_digits_root(tmp_path) == tmp_path  # a given root is read as it is
+
+
+def test_profile_scheme_has_its_own_folder_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """data.video.moving_digits=profile reads its own default folder, checked against the profile settings; the
+    motion folder's settings are refused there."""
+    motion, profile = tmp_path / "motion", tmp_path / "profile"
+    for scheme, root in (("motion", motion), ("profile", profile)):
+        root.mkdir()
+        monkeypatch.setitem(dataset.DEFAULT_ROOTS, scheme, root)
+    (profile / META_FILE).write_text(json.dumps({"generator": asdict(MovingDigitsConfig())}))
+    with pytest.raises(DataError, match=r"travel 12.0 \(default 14.0\).*classes motion \(default profile\)"):
+        dataset.moving_digits_root(None, "profile")
+    (profile / META_FILE).write_text(json.dumps({"generator": asdict(EMBEDDED_SETTINGS["profile"])}))
+    assert dataset.moving_digits_root(None, "profile") == profile
+
+
+def test_the_default_scheme_stays_out_of_dumps() -> None:
+    """Fingerprints of runs from before data.video.moving_digits existed stay valid; the profile scheme is kept."""
+    assert "moving_digits" not in DataConfig(name="video").model_dump()["video"]
+    chosen = DataConfig(name="video", video={"moving_digits": "profile"}).model_dump()["video"]
+    assert chosen["moving_digits"] == "profile"
+    with pytest.raises(ValueError, match="moving_digits"):
+        DataConfig(name="video", video={"moving_digits": "rotation"})
