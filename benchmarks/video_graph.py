@@ -1,7 +1,7 @@
 """Video graph-distillation benchmark on the moving digits: students over several seeds, model costs, decoders.
 
 Runs ``pipelines/video_graph_digits.yaml``'s teacher stages once (four pretext teachers, each adapted to the 8
-motion classes on the labelled clips), then, for every seed, seven students with the same architecture::
+target classes on the labelled clips), then, for every seed, seven students with the same architecture::
 
     alone, labelled clips      supervised CE on the labelled clips only (the adapt stages' data), same epochs
     alone, same steps          the same, for as many optimiser steps as the distilled students take
@@ -208,8 +208,9 @@ def model_costs(models: dict[str, dict[str, Any]], frames: int, size: int) -> st
     return "\n".join(lines)
 
 
-def decoder_speed(frames: int, workers: tuple[int, ...] = (0, 2)) -> str:
-    """Clips/s of one pass over the training clips (no cache) for each decoder and worker count."""
+def decoder_speed(video: dict[str, Any], workers: tuple[int, ...] = (0, 2)) -> str:
+    """Clips/s of one pass over the training clips (no cache) for each decoder and worker count; ``video`` is the
+    pipeline's ``data.video`` (frames, which moving digits)."""
     lines = ["| decoder | loader workers | clips/s |", "| --- | --- | --- |"]
     for decoder in ("decord", "pyav"):
         for count in workers:
@@ -217,7 +218,7 @@ def decoder_speed(frames: int, workers: tuple[int, ...] = (0, 2)) -> str:
                 name="video",
                 eval_batch_size=32,
                 num_workers=count,
-                video={"frames": frames, "decoder": decoder, "cache": False},
+                video=video | {"decoder": decoder, "cache": False},
             )
             splits = load_splits(cfg)
             loader = eval_loader(splits.train, eval_transform(cfg.image_size, splits.mean, splits.std), cfg)
@@ -257,7 +258,7 @@ def main() -> None:
     teacher_spec = next(stage["model"] for stage in teachers if "model" in stage and "arch" in stage["model"])
     frames = raw["defaults"]["data"]["video"]["frames"]
     costs = model_costs({"student": graph["student"], "teacher (each of 4)": teacher_spec}, frames, 32)
-    decoders = decoder_speed(frames)
+    decoders = decoder_speed(raw["defaults"]["data"]["video"])
     baseline_label = next(label for label, prefix in ROWS if prefix == summary["baseline"])
     (args.run_dir / "video_graph.json").write_text(json.dumps({"seeds": args.seeds, "best": best, **summary}, indent=2))
     report = "\n\n".join(
