@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from benchmarks.machine import hardware
 from ssl_kd.config import Pipeline, load_pipeline
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
@@ -92,24 +92,11 @@ Section = Callable[[Settings], str]
 # ----------------------------------------------------------------------------------------------- shared helpers
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo``, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown model"
-
-
 def machine() -> str:
     """One sentence naming the machine, the torch build and thread count, and the current load."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    accelerator = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     return (
-        f"Machine: {cores}-core {platform.machine()} CPU ({cpu_model()}), {accelerator}; torch {torch.__version__}, "
+        f"Machine: {hardware()}; torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
         f"1-min load average {load:.2f} when the section started (the cores are shared with other jobs)."
     )

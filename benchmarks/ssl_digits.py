@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.machine import hardware
 from ssl_kd.config import load_pipeline
 from ssl_kd.scheduler import Scheduler
 
@@ -77,7 +77,7 @@ def markdown(
 ) -> str:
     lines = [
         f"Linear-probe and kNN top-1 on the digits test split, mean ± std over seeds {seeds} "
-        f"({platform.machine()} CPU, {torch.get_num_threads()} threads, no GPU; {minutes:.0f} min wall time; "
+        f"({hardware()}, {torch.get_num_threads()} threads; {minutes:.0f} min wall time; "
         f"overrides: {' '.join(overrides) or 'none'}).",
         "",
         "| model | " + " | ".join(COLUMNS) + " |",
