@@ -88,17 +88,23 @@ def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
     report.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/kd_digits")
 
 
-GENERATOR_FLAGS = {  # moving-digits generator setting -> type (defaults: MovingDigitsConfig)
-    "train_per_class": int,
-    "test_per_class": int,
-    "frames": int,
-    "size": int,
-    "speed_jitter": float,
-    "noise": float,
-    "distractors": int,
-    "tilt": float,
-    "classes": str,
-    "seed": int,
+MOVING_DIGITS_SCHEMES = ("motion", "profile")  # generator.CLASS_SCHEMES, kept here so --help imports no torch
+GENERATOR_FLAGS = {  # moving-digits generator setting -> (type, help); defaults: EMBEDDED_SETTINGS[--classes]
+    "classes": (
+        str,
+        "class scheme: 'motion' (direction of a move, rotation or zoom) or 'profile' (how a "
+        "translation in a random direction unfolds, and its pace); default motion",
+    ),
+    "train_per_class": (int, "training clips per class"),
+    "test_per_class": (int, "test clips per class"),
+    "frames": (int, "frames per clip"),
+    "size": (int, "canvas side in pixels"),
+    "travel": (float, "translation over a whole clip, in pixels"),
+    "speed_jitter": (float, "per-clip speed factor drawn from 1 +- jitter"),
+    "noise": (float, "std of per-frame Gaussian pixel noise, in 0..1 units"),
+    "distractors": (int, "dimmer distractor digits drifting in random directions"),
+    "tilt": (float, "the digit's angle at the middle frame is uniform in +- tilt degrees"),
+    "seed": (int, "random seed; the files are a function of the settings"),
 }
 
 
@@ -106,14 +112,16 @@ def _add_data_parser(commands: argparse._SubParsersAction) -> None:
     """The ``data`` subcommand: generate the embedded moving-digits videos."""
     data = commands.add_parser("data", help="generate embedded datasets (moving-digits videos)")
     kinds = data.add_subparsers(dest="dataset", required=True, metavar="DATASET")
-    moving = kinds.add_parser("moving-digits", help="H.264 clips of moving sklearn digits in the UCF101 layout")
+    moving = kinds.add_parser(
+        "moving-digits",
+        help="H.264 clips of moving sklearn digits in the UCF101 layout",
+        description="H.264 clips of moving sklearn digits in the UCF101 layout. Unset flags take the settings of "
+        "the embedded clips of the chosen --classes (ssl_kd.data.video.generator.EMBEDDED_SETTINGS).",
+    )
     moving.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
-    for name, kind in GENERATOR_FLAGS.items():
-        moving.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=kind,
-            help="see ssl_kd.data.video.generator (default: the embedded clips of the chosen --classes)",
-        )
+    for name, (kind, description) in GENERATOR_FLAGS.items():
+        choices = MOVING_DIGITS_SCHEMES if name == "classes" else None
+        moving.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, help=description)
 
 
 def _data(args: argparse.Namespace) -> int:

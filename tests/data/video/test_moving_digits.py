@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_kd.cli import main
+from ssl_kd.cli import MOVING_DIGITS_SCHEMES, main
 from ssl_kd.data.video.decoding import decode_clip
 from ssl_kd.data.video.generator import (
+    CLASS_SCHEMES,
     CLASSES,
     EMBEDDED_SETTINGS,
     META_FILE,
@@ -116,11 +117,12 @@ def test_profile_classes_set_pace_and_shape_and_draw_the_direction() -> None:
 def test_profile_scheme_writes_its_classes(tmp_path: Path) -> None:
     out = tmp_path / "profiles"
     args = ["data", "moving-digits", "--out", str(out), "--classes", "profile", "--train-per-class", "1"]
-    assert main([*args, "--test-per-class", "1"]) == 0
+    assert main([*args, "--test-per-class", "1", "--travel", "9"]) == 0
     assert (out / "classInd.txt").read_text().split()[1::2] == list(PROFILE_CLASSES)
     assert len(list(out.rglob("*.mp4"))) == 2 * len(PROFILE_CLASSES)
     made = json.loads((out / META_FILE).read_text())["generator"]
-    assert made == asdict(replace(EMBEDDED_SETTINGS["profile"], train_per_class=1, test_per_class=1))
+    assert made == asdict(replace(EMBEDDED_SETTINGS["profile"], train_per_class=1, test_per_class=1, travel=9.0))
+    assert set(MOVING_DIGITS_SCHEMES) == set(CLASS_SCHEMES)  # the CLI's --classes choices
     with pytest.raises(DataError, match=r"unknown classes 'speed'.*'motion', 'profile'"):
         MovingDigitsConfig(classes="speed")
 
