@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from benchmarks.kd_zoo import seed_top1
+from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
 
 ZOO = Path(__file__).resolve().parents[1] / "pipelines" / "kd_zoo_digits.yaml"
@@ -100,7 +101,10 @@ def main() -> None:
     for seed in args.seeds:
         per_seed[seed] = seed_top1(pipeline_file, seed, args.run_dir)
     minutes = (time.perf_counter() - start) / 60
-    header = f"DR-KD sweep, test top-1 on digits (450 test images), seeds {args.seeds}; {minutes:.1f} min wall time."
+    header = (
+        f"DR-KD sweep, test top-1 on digits (450 test images), seeds {args.seeds}; "
+        f"{minutes:.1f} min wall time on a {hardware()}."
+    )
     table = markdown(per_seed)
     print(f"{header}\n\n{table}")
     (args.run_dir / "drkd_sweep.md").write_text(f"{header}\n\n{table}\n")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
 from ssl_kd.config import load_pipeline
 from ssl_kd.scheduler import Scheduler
@@ -92,7 +93,7 @@ def main() -> None:
     header = (
         f"Test top-1 on digits (450 test images), mean ± std over seeds {args.seeds}; "
         f"{per_class} labelled images per class; wall time {minutes:.1f} min "
-        f"({args.workers} worker(s) x {args.threads} thread(s))."
+        f"({args.workers} worker(s) x {args.threads} thread(s)) on a {hardware()}."
     )
     print(f"{header}\n\n{table}")
     args.run_dir.mkdir(parents=True, exist_ok=True)

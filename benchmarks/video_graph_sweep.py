@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
 from benchmarks.video_graph import (
     PIPELINE,
@@ -70,7 +71,7 @@ def main() -> None:
         gains = [value - solo for value, solo in zip(values, alone, strict=True)]
         per_seed = ", ".join(f"{value:.3f}" for value in values)
         lines.append(f"| {name} | {mean_std(values)} | {mean_std(gains, signed=True)} | {per_seed} |")
-    table = f"Graph-distillation sweep, seeds {args.seeds}\n\n" + "\n".join(lines)
+    table = f"Graph-distillation sweep, seeds {args.seeds}, on a {hardware()}\n\n" + "\n".join(lines)
     print(table)
     (args.run_dir / "video_graph_sweep.md").write_text(table + "\n")
 
