@@ -257,9 +257,9 @@ def main() -> None:
     minutes = (time.perf_counter() - start) / 60
     table, summary = accuracy_table(metrics, args.seeds, best)
     teacher_spec = next(stage["model"] for stage in teachers if "model" in stage and "arch" in stage["model"])
-    frames = raw["defaults"]["data"]["video"]["frames"]
-    costs = model_costs({"student": graph["student"], "teacher (each of 4)": teacher_spec}, frames, 32)
-    decoders = decoder_speed(raw["defaults"]["data"]["video"])
+    video = raw["defaults"]["data"]["video"]
+    costs = model_costs({"student": graph["student"], "teacher (each of 4)": teacher_spec}, video["frames"], 32)
+    decoders = decoder_speed(video)
     baseline_label = next(label for label, prefix in ROWS if prefix == summary["baseline"])
     (args.run_dir / "video_graph.json").write_text(json.dumps({"seeds": args.seeds, "best": best, **summary}, indent=2))
     report = "\n\n".join(

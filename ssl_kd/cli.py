@@ -128,10 +128,10 @@ def _data(args: argparse.Namespace) -> int:
     """Generate moving digits: the embedded settings of the chosen class scheme, changed by the flags given."""
     from dataclasses import replace
 
-    from ssl_kd.data.video.generator import EMBEDDED_SETTINGS, MovingDigitsConfig, generate_moving_digits
+    from ssl_kd.data.video.generator import EMBEDDED_SETTINGS, generate_moving_digits
 
     settings = {name: getattr(args, name) for name in GENERATOR_FLAGS if getattr(args, name) is not None}
-    base = EMBEDDED_SETTINGS.get(settings.get("classes", "motion"), MovingDigitsConfig())
+    base = EMBEDDED_SETTINGS[settings.get("classes", "motion")]  # argparse admits only MOVING_DIGITS_SCHEMES
     print(f"moving digits: {generate_moving_digits(args.out, replace(base, **settings))}")
     return 0
 
