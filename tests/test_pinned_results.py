@@ -1,0 +1,89 @@
+"""The image and video pipelines keep their exact results across engine refactors.
+
+A tiny pipeline touching every image method (and a tiny video pipeline) runs here; its metrics must equal the ones
+recorded in ``tests/fixtures/pinned_metrics.json``, which were written by the engine before it became
+domain-agnostic (commit 44ab5ee). Regenerate only on purpose, with a reason in the commit message::
+
+    SSL_KD_WRITE_PINNED=1 .venv/bin/python -m pytest tests/test_pinned_results.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from ssl_kd.config import load_pipeline
+from ssl_kd.scheduler import Scheduler
+
+from conftest import REPO, write_pipeline
+from test_video_pipeline import tiny_video_pipeline
+
+PINNED = REPO / "tests" / "fixtures" / "pinned_metrics.json"
+PINNED_KEYS = ("test_top1", "train_loss", "steps", "linear_top1", "knn_top1", "linear_top1_1shot")
+
+STUDENT = {"arch": "alexnet"}
+TEACHER = {"from": "teacher"}
+IMAGE_PIPELINE = {
+    "name": "pinned_images",
+    "defaults": {
+        "data": {"name": "digits", "batch_size": 10, "train_per_class": 3, "eval_batch_size": 500},
+        "engine": {"progress": False, "tensorboard": False, "checkpoint_every": 3, "log_every": 1, "device": "cpu"},
+        "optim": {"lr": 0.02},
+    },
+    "stages": [
+        {"name": "teacher", "method": "supervised", "model": {"arch": "resnet18", "options": {"stem": "imagenet"}}},
+        {"name": "hinton", "method": "hinton_kd", "student": STUDENT, "teacher": TEACHER},
+        {"name": "dml", "method": "dml", "peers": [STUDENT, STUDENT], "update": "alternating"},
+        {"name": "sokd", "method": "sokd", "student": STUDENT, "teacher": TEACHER},
+        {"name": "drkd", "method": "drkd", "student": STUDENT, "teacher": "previous_epoch"},
+        {"name": "hint", "method": "hint", "student": STUDENT, "teacher": TEACHER,
+         "pairs": [{"student": "conv2", "teacher": "layer2"}]},
+        {"name": "moco", "method": "moco_v2", "model": STUDENT},
+        {"name": "simclr", "method": "simclr", "model": STUDENT},
+        {"name": "seed", "method": "seed", "student": STUDENT, "teacher": {"from": "moco"}},
+        {"name": "rekd", "method": "rekd", "student": STUDENT, "teacher": {"from": "moco"}, "teacher_mode": "offline"},
+        {"name": "vit_teacher", "method": "supervised", "model": {"arch": "vit", "options": {"depth": 2}}},
+        {"name": "vit_internal", "method": "internal_kd", "student": {"arch": "vit", "options": {"depth": 1}},
+         "teacher": {"from": "vit_teacher"}},
+        {"name": "probe", "kind": "probe", "model": {"from": "hinton"}, "shots": [1], "draws": 2, "raw_pixels": False},
+    ],
+}
+for _stage in IMAGE_PIPELINE["stages"]:
+    if "method" in _stage:
+        _stage["epochs"] = 2
+
+
+def pinned_metrics(outcomes: list) -> dict[str, dict[str, float]]:
+    return {o.name: {k: o.metrics[k] for k in PINNED_KEYS if k in o.metrics} for o in outcomes}
+
+
+def run_pinned(tmp_path: Path, tiny_videos: Path) -> dict[str, dict[str, dict[str, float]]]:
+    images = load_pipeline(write_pipeline(tmp_path / "images.yaml", IMAGE_PIPELINE))
+    video_raw = tiny_video_pipeline(tiny_videos)
+    video_raw["defaults"]["engine"]["seed"] = 0
+    videos = load_pipeline(write_pipeline(tmp_path / "videos.yaml", video_raw))
+    return {
+        "images": pinned_metrics(Scheduler(images, tmp_path / "images").run()),
+        "videos": pinned_metrics(Scheduler(videos, tmp_path / "videos").run()),
+    }
+
+
+def test_image_and_video_pipelines_keep_their_pinned_metrics(tmp_path: Path, tiny_videos: Path) -> None:
+    measured = run_pinned(tmp_path, tiny_videos)
+    if os.environ.get("SSL_KD_WRITE_PINNED"):
+        PINNED.parent.mkdir(exist_ok=True)
+        PINNED.write_text(json.dumps(measured, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"wrote {PINNED}")
+    expected = json.loads(PINNED.read_text())
+    assert measured.keys() == expected.keys()
+    for pipeline, stages in expected.items():
+        assert measured[pipeline].keys() == stages.keys(), pipeline
+        for stage, metrics in stages.items():
+            got = measured[pipeline][stage]
+            assert got.keys() == metrics.keys(), (pipeline, stage)
+            for key, value in metrics.items():
+                assert math.isclose(got[key], value, rel_tol=1e-6, abs_tol=1e-9), (pipeline, stage, key, got[key])
