@@ -53,19 +53,18 @@ from ssl_kd.config import Pipeline, load_pipeline
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
 from ssl_kd.data.base import ImageSplits
-from ssl_kd.engine import Trainer, distributed, resolve_device, seed_everything
+from ssl_kd.engine import Trainer, distributed, resolve_device
 from ssl_kd.engine.checkpoint import atomic_save, atomic_write_json
 from ssl_kd.engine.device import seed_step
 from ssl_kd.engine.optim import lr_factor
 from ssl_kd.evaluation.features import extract_features
 from ssl_kd.evaluation.knn import knn_neighbors, knn_predict
 from ssl_kd.evaluation.linear_probe import linear_probe
-from ssl_kd.methods.base import MethodEnv
 from ssl_kd.methods.supervised import SupervisedConfig
 from ssl_kd.models import BackboneModel, build_model
-from ssl_kd.registry import METHODS
 from ssl_kd.scheduler import Scheduler
 from ssl_kd.stages.base import MODEL_FILE, StageContext, load_stage_model
+from ssl_kd.stages.train import build_training
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "pipelines" / "kd_digits.yaml"
@@ -173,8 +172,8 @@ class BareLoop:
         self.epochs += 1
         self.model.train()
         start = time.perf_counter()
-        for batch in self.loader:  # (images, labels, skipped names, ...)
-            images, labels = batch[0].to(self.device), batch[1].to(self.device)
+        for batch in self.loader:  # Batch((images, labels), sample ids, skipped names)
+            images, labels = (tensor.to(self.device) for tensor in batch.inputs)
             loss = F.cross_entropy(self.model(images), labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -191,7 +190,7 @@ class Interleaver:
     loading, the loss syncs, and the end-of-epoch ``history.json`` and checkpoint writes of the epoch before.
     """
 
-    bare: BareLoop
+    bare: BareLoop | None = None
     bare_seconds: list[float] = field(default_factory=list)
     engine_seconds: list[float] = field(default_factory=list)
     mark: float = 0.0
@@ -234,19 +233,11 @@ def run_pipeline(arch: str, repeats: int, settings: Settings) -> PipelineRun:
     stage_dir = settings.run_dir / f"pipeline_{arch}"
     shutil.rmtree(stage_dir, ignore_errors=True)  # a leftover checkpoint would be resumed
     stage_dir.mkdir(parents=True)
-    seed_everything(cfg.engine.seed, cfg.engine.deterministic)
-    device = resolve_device(cfg.engine.device)
-    splits = load_splits(cfg.data)
     ctx = StageContext(settings.run_dir, stage_dir, "overhead", LOG)
-    method_class = METHODS.get(cfg.method)
-    env = MethodEnv(splits.num_classes, ctx.load_model, num_train_samples=len(splits.train), work_dir=stage_dir)
-    method = method_class(cfg, env)
-    augment = method_class.train_transform(cfg, splits.mean, splits.std) or train_transform(
-        cfg.data.image_size, splits.mean, splits.std, cfg.data.augment
-    )
-    loader, sampler = train_loader(splits.train, augment, cfg.data, cfg.engine.seed, pin_memory=device.type == "cuda")
-    interleaver = Interleaver(BareLoop(cfg, splits, device))
-    trainer = Trainer(method, cfg, loader, sampler, stage_dir, ctx.fingerprint, device, LOG, interleaver)
+    interleaver = Interleaver()
+    training = build_training(cfg, ctx, monitor=interleaver)  # the train stage's own assembly
+    interleaver.bare = BareLoop(cfg, training.data.splits, training.placement.device)
+    trainer, sampler = training.trainer, training.trainer.sampler
     interleaver.start()
     trainer.fit()
     samples = sampler.batches_per_epoch * sampler.batch_size

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("overrides", nargs="*", metavar="key.path=value")
 
     listing = commands.add_parser("list", help="list registered models, methods, datasets and stage kinds")
-    listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages"])
+    listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages", "domains"])
     _add_export_parsers(commands)
     _add_data_parser(commands)
     return parser
@@ -210,17 +210,19 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ssl_kd.registry import DATASETS, METHODS, MODELS, STAGES, load_builtins
+    from ssl_kd import builtins
+    from ssl_kd.registry import DATASETS, DOMAINS, METHODS, MODELS, STAGES
 
-    load_builtins()
-    registries = {"models": MODELS, "methods": METHODS, "datasets": DATASETS, "stages": STAGES}
+    builtins.load()
+    registries = {"models": MODELS, "methods": METHODS, "datasets": DATASETS, "stages": STAGES, "domains": DOMAINS}
     for name, registry in registries.items():
         if args.what in (None, name):
             print(f"{name}:")
             for key, item in registry.items():
                 doc = getattr(item, "build", item).__doc__ or ""
                 summary = doc.strip().splitlines()[0] if doc.strip() else ""
-                print(f"  {key:<22} {summary}")
+                domain = getattr(item, "domain", None) or ", ".join(getattr(item, "domains", ()))
+                print(f"  {key:<22} {f'[{domain}] ' if domain else ''}{summary}")
     return 0
 
 

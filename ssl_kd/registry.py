@@ -1,15 +1,20 @@
 """Name -> component registries. Configs refer to components only by these keys.
 
-A new model, method, dataset or stage kind is one module that registers itself here::
+A leaf module: it imports nothing of ssl_kd but the errors. A new model, method, dataset, stage kind or domain is
+one module that registers itself here with the registry's ``register`` decorator (or a thin wrapper of it that
+adds the component's metadata, such as ``register_dataset``)::
 
     @MODELS.register("alexnet_small")
     def alexnet_small(num_classes: int, **options) -> BackboneModel: ...
+
+``ssl_kd.builtins.load()`` imports the built-in packages so that they register themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from ssl_kd.errors import ConfigError, did_you_mean
 
@@ -56,11 +61,35 @@ MODELS: Registry[Callable] = Registry("model")
 DATASETS: Registry[Callable] = Registry("dataset")
 METHODS: Registry[type] = Registry("method")
 STAGES: Registry[type] = Registry("stage kind")
+DOMAINS: Registry[object] = Registry("domain")
 
 
-def load_builtins() -> None:
-    """Import the built-in components so that they register themselves."""
-    import ssl_kd.data
-    import ssl_kd.methods
-    import ssl_kd.models
-    import ssl_kd.stages  # noqa: F401
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its builder, whether it needs ``data.root``, and its domain."""
+
+    build: Callable[..., Any]
+    requires_root: bool
+    domain: str = "image_classification"
+
+    @property
+    def video(self) -> bool:
+        return self.domain == "video_classification"
+
+
+def register_dataset(
+    key: str, requires_root: bool, video: bool = False, domain: str | None = None
+) -> Callable[[Callable], Callable]:
+    """Register a dataset builder under ``key``.
+
+    Image datasets: ``build(root, image_size) -> ImageSplits``; a video dataset's builder (``video=True``) also
+    receives the whole ``DataConfig`` as ``data`` (format, split, clip options). Other domains name theirs
+    (``domain="link_prediction"``) and define the builder's signature themselves.
+    """
+    entry_domain = domain or ("video_classification" if video else "image_classification")
+
+    def add(build: Callable[..., Any]) -> Callable[..., Any]:
+        DATASETS.register(key)(DatasetEntry(build=build, requires_root=requires_root, domain=entry_domain))
+        return build
+
+    return add

@@ -38,6 +38,7 @@ from ssl_kd.config.loader import Pipeline
 from ssl_kd.config.schema import EngineConfig, StageConfig
 from ssl_kd.engine import distributed
 from ssl_kd.engine.checkpoint import atomic_write_json
+from ssl_kd.engine.domain import headline_metrics as domain_headline_metrics
 from ssl_kd.errors import ConfigError, did_you_mean
 from ssl_kd.registry import STAGES
 from ssl_kd.stages.base import StageContext
@@ -208,14 +209,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-HEADLINE_METRICS = {
-    "test_top1": "test top-1",
-    "linear_top1": "linear",
-    "linear_top1_5shot": "5-shot",
-    "knn_top1": "kNN",
-    "raw_pixels_linear_top1_5shot": "pixels 5-shot",
-    "skipped_samples": "skipped",
-}
+def headline_metrics() -> dict[str, str]:
+    """Metric key -> column title: every domain's headline metrics, then every stage kind's (``probe``: the
+    linear, 5-shot and kNN accuracies; ``train``: skipped samples)."""
+    merged = domain_headline_metrics()
+    for _, kind in STAGES.items():
+        merged |= kind.headline_metrics
+    return merged
 
 
 def print_results(outcomes: list[StageOutcome], run_dir: Path) -> None:
@@ -223,9 +223,10 @@ def print_results(outcomes: list[StageOutcome], run_dir: Path) -> None:
     table = Table(title=f"results: {run_dir / 'results.json'}")
     for column in ("stage", "status", "time"):
         table.add_column(column)
-    shown = [m for m in HEADLINE_METRICS if any(m in o.metrics for o in outcomes)]
+    titles = headline_metrics()
+    shown = [m for m in titles if any(m in o.metrics for o in outcomes)]
     for metric in shown:
-        table.add_column(HEADLINE_METRICS[metric], justify="right")
+        table.add_column(titles[metric], justify="right")
     for outcome in outcomes:
         values = [_format(outcome.metrics.get(metric)) for metric in shown]
         table.add_row(outcome.name, outcome.action, f"{outcome.seconds:.0f} s", *values)

@@ -26,9 +26,10 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ssl_kd import builtins
 from ssl_kd.config.schema import StageConfig
 from ssl_kd.errors import ConfigError, did_you_mean
-from ssl_kd.registry import STAGES, load_builtins
+from ssl_kd.registry import STAGES
 
 TOP_LEVEL_KEYS = ("name", "description", "defaults", "stages")
 
@@ -65,7 +66,7 @@ def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
     Raises:
         ConfigError: naming the file, the stage and the key, with the nearest valid key for unknown ones.
     """
-    load_builtins()
+    builtins.load()
     path = Path(path)
     raw = _read_yaml(path)
     for override in overrides:

@@ -60,12 +60,50 @@ UNSET_DROPPED_KEYS = ("labelled_per_class",)
 """Keys left out of dumps (and fingerprints) while unset, so that runs from before they existed stay valid."""
 
 
-class DataConfig(Strict):
-    """Which dataset a stage reads and how it is batched and augmented.
+class DatasetConfig(Strict):
+    """What every domain's data config has: a registered dataset, an optional local path, and batch sizes.
+
+    A domain's data config subclasses this (``DataConfig`` for image and video classification); ``domain`` names
+    the dataset domain the class describes, and a dataset of another domain is refused.
+    """
+
+    domains: ClassVar[tuple[str, ...]] = ()
+
+    name: str = Field(description="dataset registry key (`ssl-kd list datasets`)")
+    root: Path | None = Field(None, description="local dataset path; embedded datasets need none")
+    batch_size: int = Field(128, ge=1)
+    eval_batch_size: int = Field(512, ge=1)
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (results do not depend on it)")
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        entry = DATASETS.get(name)
+        if cls.domains and entry.domain not in cls.domains:
+            same = [key for key, other in DATASETS.items() if other.domain in cls.domains]
+            raise ValueError(
+                f"dataset {name!r} is a {entry.domain} dataset; this stage reads {' or '.join(cls.domains)} data: "
+                f"{', '.join(same)}"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _root_given_and_exists(self) -> DatasetConfig:
+        if self.root is None and DATASETS.get(self.name).requires_root:
+            raise ValueError(f"dataset {self.name!r} needs data.root (a local path; nothing is downloaded)")
+        if self.root is not None and not self.root.exists():
+            raise ValueError(f"data.root {str(self.root)!r} does not exist")
+        return self
+
+
+class DataConfig(DatasetConfig):
+    """Which image or video dataset a stage reads and how it is batched and augmented.
 
     ``format``, ``split`` and ``video`` apply to video datasets only; they are left out of image datasets' dumps
     (and hence fingerprints), as is ``labelled_per_class`` while it is unset.
     """
+
+    domains: ClassVar[tuple[str, ...]] = ("image_classification", "video_classification")
 
     name: str = Field("digits", description="dataset registry key (`ssl-kd list datasets`)")
     root: Path | None = Field(None, description="local dataset path; the embedded digits need none")
@@ -73,9 +111,6 @@ class DataConfig(Strict):
     augment: Literal["none", "light", "standard"] = Field(
         "light", description="none; light = small affine jitter (digits); standard = crop + flip (photos)"
     )
-    batch_size: int = Field(128, ge=1)
-    eval_batch_size: int = Field(512, ge=1)
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (results do not depend on it)")
     train_per_class: int | None = Field(
         None, ge=1, description="keep only this many labelled training images per class (low-data regimes)"
     )
@@ -92,18 +127,8 @@ class DataConfig(Strict):
     split: int = Field(1, ge=1, le=3, description="video datasets: official UCF101 / HMDB51 split")
     video: VideoOptions = Field(default_factory=VideoOptions, description="video datasets: clip options")
 
-    @field_validator("name")
-    @classmethod
-    def _known_dataset(cls, name: str) -> str:
-        DATASETS.get(name)
-        return name
-
     @model_validator(mode="after")
-    def _root_exists(self) -> DataConfig:
-        if self.root is None and DATASETS.get(self.name).requires_root:
-            raise ValueError(f"dataset {self.name!r} needs data.root (a local path; nothing is downloaded)")
-        if self.root is not None and not self.root.exists():
-            raise ValueError(f"data.root {str(self.root)!r} does not exist")
+    def _subsets_and_video_keys(self) -> DataConfig:
         if self.train_per_class is not None and self.labelled_per_class is not None:
             raise ValueError(
                 "set train_per_class (drop the other samples) or labelled_per_class (keep them unlabelled), not both"
@@ -223,9 +248,17 @@ class TrainStageConfig(StageConfig):
     engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @model_validator(mode="after")
-    def _method_takes_unlabelled(self) -> TrainStageConfig:
-        if self.data.labelled_per_class is not None and not METHODS.get(self.method).partial_labels:
-            able = [name for name, method in METHODS.items() if method.partial_labels]
+    def _method_takes_the_data(self) -> TrainStageConfig:
+        method = METHODS.get(self.method)
+        domain = DATASETS.get(self.data.name).domain
+        if method.domains and domain not in method.domains:
+            able = [name for name, other in METHODS.items() if domain in other.domains]
+            raise ValueError(
+                f"method {self.method!r} trains on {' or '.join(method.domains)} data, not on {domain} dataset "
+                f"{self.data.name!r}; methods for it: {', '.join(able)}"
+            )
+        if getattr(self.data, "labelled_per_class", None) is not None and not method.partial_labels:
+            able = [name for name, other in METHODS.items() if getattr(other, "partial_labels", False)]
             raise ValueError(
                 f"data.labelled_per_class: method {self.method!r} cannot use unlabelled samples; use train_per_class, "
                 f"or one of: {', '.join(able)}"

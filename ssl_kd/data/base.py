@@ -1,14 +1,24 @@
-"""What every image dataset builder returns, and how builders register themselves."""
+"""What every image dataset builder returns (builders register with :func:`ssl_kd.registry.register_dataset`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
-from ssl_kd.registry import DATASETS
+from ssl_kd.registry import DatasetEntry, register_dataset
+
+__all__ = [
+    "UNLABELLED",
+    "DatasetEntry",
+    "ImageSource",
+    "ImageSplits",
+    "TensorImages",
+    "channel_stats",
+    "register_dataset",
+]
 
 UNLABELLED = -100
 """Label of a training sample whose label is withheld (``data.labelled_per_class``); PyTorch's ignore_index."""
@@ -37,28 +47,6 @@ class ImageSplits:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     class_names: list[str]
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A registered dataset: its builder, whether it needs ``data.root`` and whether it holds videos."""
-
-    build: Callable[..., ImageSplits]
-    requires_root: bool
-    video: bool = False
-
-
-def register_dataset(key: str, requires_root: bool, video: bool = False) -> Callable[[Callable], Callable]:
-    """Register ``build(root, image_size) -> ImageSplits`` under ``key``.
-
-    A video dataset's builder also receives the whole ``DataConfig`` as ``data`` (format, split, clip options).
-    """
-
-    def add(build: Callable[..., ImageSplits]) -> Callable[..., ImageSplits]:
-        DATASETS.register(key)(DatasetEntry(build=build, requires_root=requires_root, video=video))
-        return build
-
-    return add
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

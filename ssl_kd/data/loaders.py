@@ -8,21 +8,21 @@ an uninterrupted run would have seen. Undecodable files are skipped, and their n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data.base import UNLABELLED, ImageSource, ImageSplits
+from ssl_kd.engine.method import Batch
+from ssl_kd.engine.sampler import ResumableBatchSampler
 from ssl_kd.errors import DataError
 from ssl_kd.registry import DATASETS
-
-EPOCH_STRIDE = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -133,57 +133,12 @@ def collate(samples: list[tuple[Any, int] | Skipped]) -> tuple[Any, torch.Tensor
     return images, torch.as_tensor([s[1] for s in kept]), skipped
 
 
-def train_collate(
-    samples: list[tuple[Any, int, int] | Skipped],
-) -> tuple[Any, torch.Tensor, list[str], torch.Tensor]:
-    """:func:`collate` for training batches, plus the kept samples' dataset indices (int64, CPU) fourth."""
+def train_collate(samples: list[tuple[Any, int, int] | Skipped]) -> Batch:
+    """A training :class:`~ssl_kd.engine.method.Batch`: inputs ``(images, labels)`` from :func:`collate`, the kept
+    samples' dataset indices (int64, CPU) and the skipped samples' names."""
     images, labels, skipped = collate(samples)
     indices = torch.as_tensor([s[2] for s in samples if not isinstance(s, Skipped)], dtype=torch.int64)
-    return images, labels, skipped, indices
-
-
-class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Shuffled batches of ``(index, sample_seed)`` pairs that can start at any batch of any epoch.
-
-    ``batch_size`` is the global batch: with ``world_size`` processes, rank ``r`` gets every ``world_size``-th
-    sample of each global batch, starting at ``r``, so the ranks' batches together are exactly the batch a single
-    process would see (same samples, same augmentation seeds). Incomplete final batches are dropped (BatchNorm
-    needs full batches); the batch size shrinks to the dataset size for tiny datasets.
-    """
-
-    def __init__(self, num_samples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
-        if num_samples < world_size:
-            raise DataError(f"{num_samples} training samples cannot be split over {world_size} processes")
-        if batch_size % world_size:
-            raise DataError(f"the global batch ({batch_size}) must be divisible by the {world_size} processes")
-        self.num_samples = num_samples
-        self.batch_size = min(batch_size, num_samples) // world_size  # per process
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-        self.start_batch = 0
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.num_samples // (self.batch_size * self.world_size)
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        """Select the epoch to iterate and the batch to start from (for resuming)."""
-        self.epoch = epoch
-        self.start_batch = start_batch
-
-    def __len__(self) -> int:
-        return self.batches_per_epoch - self.start_batch
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        generator = torch.Generator().manual_seed(self.seed * EPOCH_STRIDE + self.epoch)
-        order = torch.randperm(self.num_samples, generator=generator)
-        seeds = torch.randint(0, 2**62, (self.num_samples,), generator=generator)
-        global_batch = self.batch_size * self.world_size
-        for batch in range(self.start_batch, self.batches_per_epoch):
-            window = slice(batch * global_batch + self.rank, (batch + 1) * global_batch, self.world_size)
-            yield list(zip(order[window].tolist(), seeds[window].tolist(), strict=True))
+    return Batch((images, labels), indices, skipped)
 
 
 def load_splits(cfg: DataConfig) -> ImageSplits:

@@ -27,16 +27,15 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ssl_kd.config.schema import TrainStageConfig
-from ssl_kd.data.loaders import ResumableBatchSampler
 from ssl_kd.engine import distributed
 from ssl_kd.engine.checkpoint import atomic_save, atomic_write_json, load_checkpoint
 from ssl_kd.engine.device import amp_dtype, seed_step
+from ssl_kd.engine.method import Batch, TrainableMethod, move_to_device
 from ssl_kd.engine.optim import build_optimizer, lr_factor
+from ssl_kd.engine.sampler import ResumableBatchSampler
 from ssl_kd.errors import ConfigError, DataError, TrainingDiverged
-from ssl_kd.methods.base import Method
 
 Evaluate = Callable[[], dict[str, float]]
-Inputs = torch.Tensor | list[torch.Tensor]
 
 
 class MethodStep(nn.Module):
@@ -46,15 +45,15 @@ class MethodStep(nn.Module):
     run inside a forward; the method itself keeps its own hooks, checkpoints and output model.
     """
 
-    def __init__(self, method: Method) -> None:
+    def __init__(self, method: TrainableMethod) -> None:
         super().__init__()
         self.method = method
 
-    def forward(self, phase: int, images: Inputs, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return self.method.phase_step(phase, images, labels)
+    def forward(self, phase: int, inputs: Any) -> dict[str, torch.Tensor]:
+        return self.method.step(inputs, phase)
 
 
-def wrap_for_ranks(method: Method, device: torch.device, sync_batchnorm: bool) -> nn.Module:
+def wrap_for_ranks(method: TrainableMethod, device: torch.device, sync_batchnorm: bool) -> nn.Module:
     """``MethodStep(method)``, inside DistributedDataParallel when more than one process runs."""
     if not distributed.is_distributed():
         return MethodStep(method)
@@ -75,7 +74,7 @@ class Trainer:
     Args:
         method: the method (models + losses) to train.
         cfg: the training stage's config.
-        loader: training loader built on ``sampler``.
+        loader: training loader built on ``sampler``, yielding :class:`~ssl_kd.engine.method.Batch` es.
         sampler: the resumable batch sampler behind ``loader``.
         stage_dir: where ``checkpoints/last.pt``, ``history.json`` and ``tb/`` go.
         fingerprint: the stage's config fingerprint; a checkpoint with another fingerprint is not resumed.
@@ -86,7 +85,7 @@ class Trainer:
 
     def __init__(
         self,
-        method: Method,
+        method: TrainableMethod,
         cfg: TrainStageConfig,
         loader: DataLoader,
         sampler: ResumableBatchSampler,
@@ -123,7 +122,7 @@ class Trainer:
         self.epoch_sums: dict[str, float] = {}
         self.epoch_steps = 0
         self.last_good_step = 0
-        self.images_per_s = 0.0
+        self.samples_per_s = 0.0
         self.data_wait_frac = 0.0
 
     def fit(self) -> dict[str, Any]:
@@ -161,62 +160,57 @@ class Trainer:
         self.sampler.set_epoch(epoch, start_batch)
         self.method.train()
         window: dict[str, torch.Tensor] = {}
-        window_steps, window_images = 0, 0
+        window_steps, window_samples = 0, 0
         window_start, data_wait = time.perf_counter(), 0.0
         fetch_start = time.perf_counter()
-        for images, labels, skipped, sample_ids in self.loader:
+        batch: Batch
+        for batch in self.loader:
             data_wait += time.perf_counter() - fetch_start
-            if skipped:
-                self._record_skipped(skipped)
-            if labels.shape[0] == 0:  # every file of the batch was undecodable
+            if batch.skipped:
+                self._record_skipped(batch.skipped)
+            size = len(batch.sample_ids)
+            if size == 0:  # every sample of the batch was unreadable
                 if distributed.is_distributed():  # skipping alone would leave the other ranks waiting in DDP
                     raise DataError(
                         f"stage {self.cfg.name!r}: every sample of rank {distributed.rank()}'s batch at step "
-                        f"{self.step + 1} was undecodable ({'; '.join(skipped)}); stopped, the last checkpoint "
-                        f"(step {self.last_good_step}) is kept. Remove the broken files or use a larger batch."
+                        f"{self.step + 1} was unreadable ({'; '.join(batch.skipped)}); stopped, the last "
+                        f"checkpoint (step {self.last_good_step}) is kept. Remove the broken files or use a "
+                        "larger batch."
                     )
                 self.step += 1
                 bar.update(1)
                 continue
-            terms = self._train_step(images, labels, sample_ids)
+            terms = self._train_step(batch)
             for name, value in terms.items():
                 window[name] = window.get(name, 0) + value.detach().float()
             window_steps += 1
-            window_images += labels.shape[0]
+            window_samples += size
             self.step += 1
             bar.update(1)
             end_of_epoch = self.step % self.steps_per_epoch == 0
             if self.step % self.engine.log_every == 0 or end_of_epoch or self._checkpoint_due():
                 elapsed = time.perf_counter() - window_start
-                self._flush(window, window_steps, window_images / elapsed, data_wait / elapsed, bar, writer)
-                window, window_steps, window_images = {}, 0, 0
+                self._flush(window, window_steps, window_samples / elapsed, data_wait / elapsed, bar, writer)
+                window, window_steps, window_samples = {}, 0, 0
                 window_start, data_wait = time.perf_counter(), 0.0
             if self._checkpoint_due() and not end_of_epoch:
                 self._save_checkpoint()
             fetch_start = time.perf_counter()
         self._end_epoch(epoch, writer, time.perf_counter() - epoch_start)
 
-    def _to_device(self, images: Inputs) -> Inputs:
-        """Move an image batch, or a list of views, to the device (4-d batches in the engine's memory format)."""
-        if isinstance(images, (list, tuple)):
-            return [self._to_device(view) for view in images]
-        images = images.to(self.device, non_blocking=True)
-        return images.contiguous(memory_format=self.memory_format) if images.ndim == 4 else images
-
-    def _train_step(self, images: Inputs, labels: torch.Tensor, sample_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         seed_step(self.engine.seed, self.step, self.device)
         factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base_lr * factor
-        images = self._to_device(images)
-        targets = labels.to(self.device, non_blocking=True) if self.method.uses_labels else None
-        self.method.sample_ids = sample_ids
+        inputs = move_to_device(batch.inputs, self.device, self.memory_format)
+        self.method.sample_ids = batch.sample_ids
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else nullcontext()
         all_terms: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=self.device)
         for phase in range(self.method.update_phases):  # one optimiser step per phase; usually one phase
             with autocast:
-                terms = self.step_module(phase, images, targets)
+                terms = self.step_module(phase, inputs)
             loss = torch.stack([value.float() for value in terms.values()]).sum()
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -235,7 +229,7 @@ class Trainer:
         self,
         window: dict[str, torch.Tensor],
         steps: int,
-        images_per_s: float,
+        samples_per_s: float,
         data_wait_frac: float,
         bar: tqdm,
         writer: Any,
@@ -245,7 +239,7 @@ class Trainer:
             return
         names = list(window)
         sums = distributed.all_reduce_mean(torch.stack([window[name] for name in names])).tolist()
-        images_per_s *= distributed.world_size()
+        samples_per_s *= distributed.world_size()
         means = {name: total / steps for name, total in zip(names, sums, strict=True)}
         if not all(math.isfinite(value) for value in means.values()):
             bad = ", ".join(f"{n}={v}" for n, v in means.items() if not math.isfinite(v))
@@ -259,14 +253,14 @@ class Trainer:
             self.epoch_sums[name] = self.epoch_sums.get(name, 0.0) + total
         self.epoch_steps += steps
         lr = self.optimizer.param_groups[0]["lr"]
-        bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", img_s=f"{images_per_s:.0f}")
+        bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", samples_s=f"{samples_per_s:.0f}")
         if writer is not None:
             for name, value in means.items():
                 writer.add_scalar(f"train/{name}", value, self.step)
             writer.add_scalar("train/lr", lr, self.step)
-            writer.add_scalar("train/images_per_s", images_per_s, self.step)
+            writer.add_scalar("train/samples_per_s", samples_per_s, self.step)
             writer.add_scalar("train/data_wait_frac", data_wait_frac, self.step)
-        self.images_per_s = images_per_s
+        self.samples_per_s = samples_per_s
         self.data_wait_frac = data_wait_frac
 
     def _end_epoch(self, epoch: int, writer: Any, seconds: float) -> None:
@@ -275,7 +269,7 @@ class Trainer:
         record |= {name: total / max(1, self.epoch_steps) for name, total in self.epoch_sums.items()}
         record |= {
             "lr": self.optimizer.param_groups[0]["lr"],
-            "images_per_s": self.images_per_s,
+            "samples_per_s": self.samples_per_s,
             "data_wait_frac": self.data_wait_frac,
             "epoch_seconds": seconds,
         }

@@ -42,7 +42,7 @@ class Adapt(Method):
 
     def __init__(self, cfg: AdaptConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.model = replace_head(env.load_model(cfg.model, None), env.num_classes)
+        self.model = replace_head(env.load_model(cfg.model, None), env.facts.num_classes)
         if cfg.mode == "linear":
             self.model.blocks.requires_grad_(False)
             self.model.pool.requires_grad_(False)

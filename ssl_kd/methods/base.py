@@ -1,36 +1,25 @@
-"""The method interface: a method wires models to losses and returns named, weighted loss terms.
+"""The classification method interface: batches of ``(images, labels)``, models with a classifier head.
 
-The engine (:mod:`ssl_kd.engine.trainer`) owns everything else: devices, precision, optimiser, schedule,
-checkpoints, logging. A new method is one module defining a config class and a :class:`Method` subclass,
-registered with :func:`register_method`.
+Image and video classification methods subclass :class:`Method`; the engine sees only its
+:class:`~ssl_kd.engine.method.TrainableMethod` side (:meth:`Method.step` unpacks the batch). A new method is one
+module defining a config class and a :class:`Method` subclass, registered with :func:`register_method`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ssl_kd.config.schema import ModelSpec, TrainStageConfig
+from ssl_kd.config.schema import TrainStageConfig
+from ssl_kd.engine.method import MethodEnv, TrainableMethod, register_method
 from ssl_kd.losses import LabelledCrossEntropy
 from ssl_kd.models import BackboneModel
-from ssl_kd.registry import METHODS
 
+__all__ = ["Method", "MethodEnv", "label_loss", "register_method"]
 
-@dataclass
-class MethodEnv:
-    """What a method may ask of the stage that runs it."""
-
-    num_classes: int
-    load_model: Callable[[ModelSpec, int | None], BackboneModel]
-    """``load_model(spec, num_classes)``: a new ``arch`` or an earlier stage's model (None: any head)."""
-    num_train_samples: int = 0
-    """Size of the training set (sample ids run from 0 to this)."""
-    work_dir: Path | None = None
-    """The stage's folder, for method files that live and die with the stage (e.g. a teacher-output cache)."""
+CLASSIFICATION_DOMAINS = ("image_classification", "video_classification")
 
 
 def label_loss(cfg: TrainStageConfig, label_smoothing: float = 0.0) -> nn.Module:
@@ -41,62 +30,26 @@ def label_loss(cfg: TrainStageConfig, label_smoothing: float = 0.0) -> nn.Module
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
 
-class Method(nn.Module):
-    """Base class of training methods.
+class Method(TrainableMethod):
+    """Base class of image and video classification methods.
 
     Class attributes:
         config_class: the method's config schema (a :class:`TrainStageConfig` subclass).
-        uses_labels: False for self-supervised methods; the engine then passes ``labels=None``, so no label
-            reaches the method.
+        uses_labels: False for self-supervised methods; the labels are then dropped before the method sees the
+            batch (``labels=None``), so no label reaches it.
         partial_labels: True for methods that can train on partly labelled data (``data.labelled_per_class``):
             unlabelled samples carry the label ``UNLABELLED`` and the method's label loss must skip them
             (:func:`label_loss`). Configs reject ``labelled_per_class`` for every other method.
     """
 
     config_class: ClassVar[type[TrainStageConfig]]
+    domains: ClassVar[tuple[str, ...]] = CLASSIFICATION_DOMAINS
     uses_labels: ClassVar[bool] = True
     partial_labels: ClassVar[bool] = False
-    update_phases: int = 1
-    """Optimiser steps per batch. The engine calls :meth:`phase_step` for each phase in turn and steps the
-    optimiser after each (only parameters that received a gradient move), e.g. DML's alternating peer updates."""
-    find_unused_parameters: bool = False
-    """Tell DistributedDataParallel that a step may leave some trainable parameters without a gradient."""
 
-    def __init__(self, cfg: TrainStageConfig, env: MethodEnv) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.env = env
-        self._frozen: list[str] = []
-        self.sample_ids: Tensor | None = None
-        """Dataset indices (CPU, int64) of the current training batch; set by the engine before each step."""
-
-    def freeze(self, name: str) -> None:
-        """Keep submodule ``name`` in eval mode without gradients; it is left out of checkpoints."""
-        module = getattr(self, name)
-        module.eval()
-        module.requires_grad_(False)
-        self._frozen.append(name)
-
-    def train(self, mode: bool = True) -> Method:
-        super().train(mode)
-        for name in self._frozen:
-            getattr(self, name).eval()
-        return self
-
-    def trainable_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
-        return ((name, p) for name, p in self.named_parameters() if p.requires_grad)
-
-    def trainable_state_dict(self) -> dict[str, Tensor]:
-        """The state to checkpoint: everything but frozen submodules (those are rebuilt from their source)."""
-        prefixes = tuple(f"{name}." for name in self._frozen)
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(prefixes)}
-
-    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
-        prefixes = tuple(f"{name}." for name in self._frozen)
-        result = self.load_state_dict(state, strict=False)
-        missing = [key for key in result.missing_keys if not key.startswith(prefixes)]
-        if missing or result.unexpected_keys:
-            raise RuntimeError(f"checkpoint does not fit: missing {missing}, unexpected {result.unexpected_keys}")
+    def step(self, inputs: tuple[Tensor | list[Tensor], Tensor], phase: int) -> dict[str, Tensor]:
+        images, labels = inputs
+        return self.phase_step(phase, images, labels if self.uses_labels else None)
 
     @classmethod
     def train_transform(
@@ -120,14 +73,3 @@ class Method(nn.Module):
     def output_model(self) -> BackboneModel:
         """The model this stage hands to later stages (e.g. the student)."""
         raise NotImplementedError
-
-    def on_step_end(self, step: int) -> None:
-        """Hook after each optimiser step (momentum encoders, queues)."""
-
-    def on_epoch_end(self, epoch: int) -> None:
-        """Hook after each epoch (snapshots of earlier predictions)."""
-
-
-def register_method(key: str) -> Callable[[type[Method]], type[Method]]:
-    """Register a :class:`Method` subclass under ``key`` (the stage's ``method:`` value)."""
-    return METHODS.register(key)

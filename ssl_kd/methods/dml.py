@@ -51,7 +51,7 @@ class DML(Method):
 
     def __init__(self, cfg: DMLConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.peers = nn.ModuleList(env.load_model(spec, env.num_classes) for spec in cfg.peers)
+        self.peers = nn.ModuleList(env.load_model(spec, env.facts.num_classes) for spec in cfg.peers)
         self.loss = MutualLearningLoss(cfg.tau, cfg.ce_weight, cfg.kd_weight)
         if cfg.update == "alternating":
             self.update_phases = len(self.peers)

@@ -90,14 +90,14 @@ class DRKD(Method):
 
     def __init__(self, cfg: DRKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.student = env.load_model(cfg.student, env.num_classes)
+        self.student = env.load_model(cfg.student, env.facts.num_classes)
         if cfg.teacher == "pretrained":
-            self.snapshot = env.load_model(cfg.pretrained, env.num_classes)
+            self.snapshot = env.load_model(cfg.pretrained, env.facts.num_classes)
             self.freeze("snapshot")
         elif cfg.teacher in ("snapshot", "ema"):
             self.snapshot = copy.deepcopy(self.student).requires_grad_(False).eval()
         else:
-            self.register_buffer("recorded", torch.zeros(env.num_train_samples, env.num_classes))
+            self.register_buffer("recorded", torch.zeros(env.num_train_samples, env.facts.num_classes))
         self.epochs = EpochCounter()
         self.loss = RectifiedKDLoss(cfg.alpha, cfg.tau, cfg.rectify, cfg.weighting)
 

@@ -87,8 +87,8 @@ class GraphDistill(Method):
 
     def __init__(self, cfg: GraphDistillConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.student = env.load_model(cfg.student, env.num_classes)
-        self.teachers = nn.ModuleList([env.load_model(spec, env.num_classes) for spec in cfg.teachers])
+        self.student = env.load_model(cfg.student, env.facts.num_classes)
+        self.teachers = nn.ModuleList([env.load_model(spec, env.facts.num_classes) for spec in cfg.teachers])
         self.freeze("teachers")
         self.ce = label_loss(cfg)
         self.logit_loss = LogitsGraphLoss(cfg.tau, cfg.teacher_weights, criterion=cfg.logit_match)

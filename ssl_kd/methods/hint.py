@@ -99,8 +99,8 @@ class Hint(Method):
 
     def __init__(self, cfg: HintConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.student = env.load_model(cfg.student, env.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.num_classes)
+        self.student = env.load_model(cfg.student, env.facts.num_classes)
+        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
         self.freeze("teacher")
         size = cfg.data.image_size
         self.student_taps = [pair.student for pair in cfg.pairs]

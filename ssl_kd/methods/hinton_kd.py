@@ -57,14 +57,16 @@ class HintonKD(Method):
 
     def __init__(self, cfg: HintonKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.student = env.load_model(cfg.student, env.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.num_classes)
+        self.student = env.load_model(cfg.student, env.facts.num_classes)
+        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
         self.freeze("teacher")
         self.teacher_cache = None
         if cfg.teacher_cache:
             if env.work_dir is None:
                 raise ValueError("teacher_cache needs a stage folder (MethodEnv.work_dir)")
-            self.teacher_cache = TeacherCache(env.work_dir / "teacher_cache", env.num_train_samples, env.num_classes)
+            self.teacher_cache = TeacherCache(
+                env.work_dir / "teacher_cache", env.num_train_samples, env.facts.num_classes
+            )
         self.soft_target = SoftTargetKL(cfg.tau)
         self.ce = label_loss(cfg)
         if cfg.weighting == "convex":

@@ -87,8 +87,8 @@ class InternalKD(Method):
 
     def __init__(self, cfg: InternalKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.student = env.load_model(cfg.student, env.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.num_classes)
+        self.student = env.load_model(cfg.student, env.facts.num_classes)
+        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
         self.freeze("teacher")
         self.pairs = self._pairs(cfg)
         self.epochs = EpochCounter()

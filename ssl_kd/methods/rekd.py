@@ -82,7 +82,7 @@ class ReKD(SelfSupervisedMethod):
             self.freeze("teacher")
             teacher_dim = teacher.feature_dim
         self.queue = KeyQueue(cfg.queue_size, {"student": cfg.dim, "teacher": teacher_dim})
-        self.num_prototypes = cfg.num_prototypes or 3 * env.num_classes
+        self.num_prototypes = cfg.num_prototypes or 3 * env.facts.num_classes
         self.register_buffer("prototypes", F.normalize(torch.randn(self.num_prototypes, teacher_dim), dim=1))
         self.register_buffer("prototypes_ready", torch.zeros((), dtype=torch.bool))
         self._prototypes_checked = False

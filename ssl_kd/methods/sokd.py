@@ -90,8 +90,8 @@ class SOKD(Method):
 
     def __init__(self, cfg: SOKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.student = env.load_model(cfg.student, env.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.num_classes)
+        self.student = env.load_model(cfg.student, env.facts.num_classes)
+        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
         self.freeze("teacher")
         self.branch = cfg.kbm_branch or list(self.teacher.blocks)[-2]
         self.kbm = KnowledgeBridge(self.teacher, self.branch, cfg.kbm_init)

@@ -29,7 +29,7 @@ class Supervised(Method):
 
     def __init__(self, cfg: SupervisedConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.model = env.load_model(cfg.model, env.num_classes)
+        self.model = env.load_model(cfg.model, env.facts.num_classes)
         self.ce = label_loss(cfg, cfg.label_smoothing)
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:

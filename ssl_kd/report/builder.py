@@ -21,7 +21,7 @@ from ssl_kd.evaluation.features import load_features
 from ssl_kd.report.analysis import FeatureSet, confusion_matrix, embed_2d, probe_predictions
 from ssl_kd.report.figures import confusion_figure, curves_figure, embedding_figure, to_png
 from ssl_kd.report.html import Section, render_page
-from ssl_kd.scheduler import HEADLINE_METRICS
+from ssl_kd.scheduler import headline_metrics
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"
@@ -75,9 +75,10 @@ def probe_feature_set(run_dir: Path, stages: list[dict[str, Any]]) -> FeatureSet
 
 def results_section(stages: list[dict[str, Any]], results: dict[str, Any]) -> Section:
     """The headline table (as printed at the end of a run) and every stage's full metrics."""
-    shown = [m for m in HEADLINE_METRICS if any(m in (results.get(s["name"]) or {}) for s in stages)]
+    titles = headline_metrics()
+    shown = [m for m in titles if any(m in (results.get(s["name"]) or {}) for s in stages)]
     rows = [[s["name"], s["kind"], *(_fmt((results.get(s["name"]) or {}).get(m)) for m in shown)] for s in stages]
-    section = Section("Results", tables=[(["stage", "kind", *(HEADLINE_METRICS[m] for m in shown)], rows)])
+    section = Section("Results", tables=[(["stage", "kind", *(titles[m] for m in shown)], rows)])
     for stage in stages:
         metrics = results.get(stage["name"]) or {}
         if metrics:

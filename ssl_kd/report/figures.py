@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-NON_LOSS_KEYS = ("epoch", "step", "lr", "images_per_s", "data_wait_frac", "epoch_seconds")
+NON_LOSS_KEYS = ("epoch", "step", "lr", "samples_per_s", "images_per_s", "data_wait_frac", "epoch_seconds")
 DPI = 110
 
 

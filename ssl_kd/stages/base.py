@@ -66,6 +66,8 @@ class Stage:
     provides: ClassVar[tuple[str, ...]] = ()
     distributed: ClassVar[bool] = True
     """Whether every torchrun rank runs this stage (sharing the work); False: rank 0 alone."""
+    headline_metrics: ClassVar[dict[str, str]] = {}
+    """Metric key -> column title of the stage kind's own metrics in the results table (the domains add theirs)."""
 
     def __init__(self, cfg: StageConfig, ctx: StageContext) -> None:
         self.cfg = cfg

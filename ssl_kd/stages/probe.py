@@ -13,7 +13,7 @@ cache and runs the probes (they are cheap next to extraction); the scheduler bro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -68,6 +68,12 @@ class ProbeStage(Stage):
 
     config_class = ProbeStageConfig
     provides = ("metrics", "features")
+    headline_metrics: ClassVar[dict[str, str]] = {
+        "linear_top1": "linear",
+        "linear_top1_5shot": "5-shot",
+        "knn_top1": "kNN",
+        "raw_pixels_linear_top1_5shot": "pixels 5-shot",
+    }
 
     def run(self) -> dict[str, Any]:
         cfg: ProbeStageConfig = self.cfg

@@ -1,32 +1,82 @@
-"""The ``train`` stage kind: trains a registered method with the shared engine and writes its output model."""
+"""The ``train`` stage kind: trains a registered method with the shared engine and writes its output model.
+
+:func:`build_training` assembles a training for any domain (data, method, loader, trainer, evaluation); the stage
+and the benchmarks share it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ssl_kd.config.schema import TrainStageConfig
-from ssl_kd.data import eval_loader, eval_transform, load_splits, train_loader, train_transform
 from ssl_kd.engine import Trainer, distributed, resolve_device, seed_everything
 from ssl_kd.engine.checkpoint import save_model
 from ssl_kd.engine.device import amp_dtype
-from ssl_kd.engine.evaluate import top1_accuracy
+from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement
+from ssl_kd.engine.method import MethodEnv, TrainableMethod
 from ssl_kd.errors import ConfigError
-from ssl_kd.methods.base import MethodEnv
-from ssl_kd.registry import METHODS
-from ssl_kd.stages.base import MODEL_FILE, Stage, register_stage
+from ssl_kd.registry import DATASETS, DOMAINS, METHODS
+from ssl_kd.stages.base import MODEL_FILE, Stage, StageContext, register_stage
+
+
+@dataclass
+class Training:
+    """Everything one training stage runs: its domain and data, the method, the trainer and the evaluation."""
+
+    domain: Domain
+    data: DomainData
+    method: TrainableMethod
+    trainer: Trainer
+    evaluate: Evaluate
+    placement: Placement
+
+
+def build_training(cfg: TrainStageConfig, ctx: StageContext, monitor: Evaluate | None = None) -> Training:
+    """Seed, place, load the data through its domain, build the method and its loader, and the trainer.
+
+    Args:
+        cfg: the training stage's config.
+        ctx: where the stage writes and how it loads earlier stages' models.
+        monitor: the per-epoch callback of the trainer (default: the domain's test evaluation, every
+            ``engine.eval_every`` epochs).
+    """
+    seed_everything(cfg.engine.seed, cfg.engine.deterministic)
+    device = distributed.local_device(resolve_device(cfg.engine.device))
+    placement = Placement(device, amp_dtype(cfg.engine.amp, device), distributed.rank(), distributed.world_size())
+    domain: Domain = DOMAINS.get(DATASETS.get(cfg.data.name).domain)
+    data = domain.load(cfg)
+    method_class = METHODS.get(cfg.method)
+    env = MethodEnv(data.facts, ctx.load_model, data.num_train_samples, ctx.stage_dir, data.splits)
+    method = method_class(cfg, env)
+    loader, sampler = domain.train_loader(data, cfg, method_class, placement)
+    evaluate = domain.evaluator(data, cfg, method, placement)
+    ctx.log.info(
+        "%s: %s, %d steps/epoch on %s x %d process(es)",
+        cfg.method,
+        domain.describe(data),
+        sampler.batches_per_epoch,
+        device,
+        placement.world_size,
+    )
+    trainer = Trainer(
+        method, cfg, loader, sampler, ctx.stage_dir, ctx.fingerprint, device, ctx.log, monitor or evaluate
+    )
+    return Training(domain, data, method, trainer, evaluate, placement)
 
 
 @register_stage("train")
 class TrainStage(Stage):
     """Train ``method`` for ``epochs``; provides ``model`` (the method's output model, e.g. the student).
 
-    Metrics: ``test_top1`` of the output model on the dataset's test split after the last epoch (for models with
-    a classifier over the dataset's classes), the final
-    epoch's mean training loss, the number of steps and of skipped (undecodable) samples.
+    Metrics: the domain's test metrics of the output model after the last epoch (e.g. ``test_top1`` for
+    classifiers, filtered MRR and Hits@k for KG embeddings), the final epoch's mean training loss, the number of
+    steps and of skipped (unreadable) samples.
     """
 
     config_class = TrainStageConfig
     provides = ("model",)
+    headline_metrics: ClassVar[dict[str, str]] = {"skipped_samples": "skipped"}
 
     @classmethod
     def config_class_for(cls, raw_stage: dict[str, Any]) -> type[TrainStageConfig]:
@@ -35,61 +85,11 @@ class TrainStage(Stage):
         return METHODS.get(str(raw_stage["method"])).config_class
 
     def run(self) -> dict[str, Any]:
-        cfg: TrainStageConfig = self.cfg
-        seed_everything(cfg.engine.seed, cfg.engine.deterministic)
-        device = distributed.local_device(resolve_device(cfg.engine.device))
-        pin = device.type == "cuda"
-        splits = load_splits(cfg.data)
-        method_class = METHODS.get(cfg.method)
-        env = MethodEnv(splits.num_classes, self.ctx.load_model, len(splits.train), self.ctx.stage_dir)
-        method = method_class(cfg, env)
-        augment = method_class.train_transform(cfg, splits.mean, splits.std) or train_transform(
-            cfg.data.image_size, splits.mean, splits.std, cfg.data.augment
-        )
-        ranks = {"rank": distributed.rank(), "world_size": distributed.world_size()}
-        loader, sampler = train_loader(splits.train, augment, cfg.data, cfg.engine.seed, pin_memory=pin, **ranks)
-        plain = eval_transform(cfg.data.image_size, splits.mean, splits.std)
-        test_loader = eval_loader(splits.test, plain, cfg.data, pin_memory=pin, **ranks)
-        dtype = amp_dtype(cfg.engine.amp, device)
-
-        def evaluate() -> dict[str, float]:
-            model = method.output_model()
-            if model.num_classes != splits.num_classes:  # a headless (self-supervised) backbone: probe it instead
-                return {}
-            return {"test_top1": top1_accuracy(model, test_loader, device, dtype)}
-
-        self.ctx.log.info(
-            "%s: %d training images, %d classes, %d steps/epoch on %s x %d process(es)",
-            cfg.method,
-            len(splits.train),
-            splits.num_classes,
-            sampler.batches_per_epoch,
-            device,
-            distributed.world_size(),
-        )
-        trainer = Trainer(
-            method,
-            cfg,
-            loader,
-            sampler,
-            self.ctx.stage_dir,
-            self.ctx.fingerprint,
-            device,
-            self.ctx.log,
-            evaluate,
-        )
-        metrics = trainer.fit() | evaluate()
-        model = method.output_model()
+        training = build_training(self.cfg, self.ctx)
+        metrics = training.trainer.fit() | training.evaluate()
         if not distributed.is_main():
             return metrics
-        save_model(
-            self.ctx.stage_dir / MODEL_FILE,
-            model,
-            model.spec(),
-            dataset=cfg.data.name,
-            image_size=cfg.data.image_size,
-            mean=list(splits.mean),
-            std=list(splits.std),
-            class_names=splits.class_names,
-        )
+        model = training.method.output_model()
+        metadata = training.domain.model_metadata(training.data, self.cfg)
+        save_model(self.ctx.stage_dir / MODEL_FILE, model, model.spec(), **metadata)
         return metrics

@@ -72,7 +72,7 @@ def test_image_folder_skips_and_names_corrupt_files(tmp_path: Path) -> None:
     splits = load_splits(cfg)
     assert splits.class_names == ["cat", "dog"] and len(splits.train) == 7
     loader, _ = train_loader(splits.train, train_transform(16, splits.mean, splits.std, "standard"), cfg, seed=0)
-    images, labels, skipped, indices = next(iter(loader))
+    (images, labels), indices, skipped = next(iter(loader))
     assert images.shape == (6, 3, 16, 16) and labels.shape == (6,)
     assert len(skipped) == 1 and "broken.png" in skipped[0]
     assert sorted(indices.tolist()) == sorted(set(range(7)) - {_broken_index(splits.train)})
@@ -148,10 +148,10 @@ def test_augmentation_depends_only_on_sample_seed() -> None:
     cfg = DataConfig(train_per_class=2, batch_size=20)
     splits = load_splits(cfg)
     transform = train_transform(32, splits.mean, splits.std, "light")
-    first = [next(iter(train_loader(splits.train, transform, cfg, seed=5)[0]))[0] for _ in range(2)]
+    first = [next(iter(train_loader(splits.train, transform, cfg, seed=5)[0])).inputs[0] for _ in range(2)]
     torch.manual_seed(123)  # the global RNG must not matter
     worker = train_loader(splits.train, transform, cfg.model_copy(update={"num_workers": 1}), seed=5)[0]
-    assert torch.equal(first[0], first[1]) and torch.equal(first[0], next(iter(worker))[0])
+    assert torch.equal(first[0], first[1]) and torch.equal(first[0], next(iter(worker)).inputs[0])
 
 
 def test_eval_loader_is_ordered_and_unaugmented() -> None:

@@ -46,7 +46,7 @@ def _moco_worker(rank: int, init_file: str, out: str) -> None:
     generator = torch.Generator().manual_seed(100 + rank)  # different images on each rank
     views = [torch.randn(4, 3, 32, 32, generator=generator) for _ in range(2)]
     method.train()
-    loss = sum(step(0, views, None).values())
+    loss = sum(step(0, (views, torch.zeros(4, dtype=torch.int64))).values())  # labels are dropped: MoCo uses none
     loss.backward()
     with torch.no_grad():  # the keys this rank enqueued: the (already momentum-updated) key encoder on view 2
         keys = method.key_encoder(views[1])
@@ -193,4 +193,4 @@ def test_a_rank_with_only_undecodable_files_stops_the_run_with_a_clear_error(tmp
     command = [sys.executable, "-m", "ssl_kd", "run", str(tmp_path / "p.yaml"), "--run-dir", str(tmp_path / "run")]
     result = subprocess.run([*command, "--nproc", "2", "--no-report"], capture_output=True, text=True, env=env)
     assert result.returncode != 0
-    assert "was undecodable" in result.stderr and "broken" in result.stderr
+    assert "was unreadable" in result.stderr and "broken" in result.stderr

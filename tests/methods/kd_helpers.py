@@ -10,6 +10,7 @@ import torch
 
 from ssl_kd.config import load_pipeline
 from ssl_kd.config.schema import ModelSpec
+from ssl_kd.data.domain import ClassificationFacts
 from ssl_kd.methods.base import Method, MethodEnv
 from ssl_kd.models import BackboneModel, build_model
 from ssl_kd.registry import METHODS
@@ -29,7 +30,7 @@ def tiny_env(teacher: BackboneModel | None = None) -> MethodEnv:
             return copy.deepcopy(teacher)
         return build_model(spec.arch, num_classes, **spec.options)
 
-    return MethodEnv(num_classes=10, load_model=load, num_train_samples=16)
+    return MethodEnv(facts=classification_facts(10), load_model=load, num_train_samples=16)
 
 
 def build_method(raw: dict[str, Any], teacher: BackboneModel | None = None) -> Method:
@@ -69,3 +70,8 @@ def batch(size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random image batch with labels 0..size-1."""
     torch.manual_seed(2)
     return torch.randn(size, 3, 32, 32), torch.arange(size) % 10
+
+
+def classification_facts(num_classes: int) -> ClassificationFacts:
+    """The facts of a classification dataset with ``num_classes`` classes named by their index."""
+    return ClassificationFacts(num_classes, [str(c) for c in range(num_classes)], image_size=32)

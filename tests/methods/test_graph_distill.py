@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from kd_helpers import classification_facts
 
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.data.base import UNLABELLED
@@ -34,7 +35,9 @@ def build(**keys: Any) -> GraphDistill:
         return build_model(spec.arch, num_classes or 0, **spec.options)
 
     torch.manual_seed(0)
-    return GraphDistill(GraphDistillConfig.model_validate(raw), MethodEnv(num_classes=8, load_model=load))
+    return GraphDistill(
+        GraphDistillConfig.model_validate(raw), MethodEnv(facts=classification_facts(8), load_model=load)
+    )
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:

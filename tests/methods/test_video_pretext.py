@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import torch
+from kd_helpers import classification_facts
 
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.methods.base import MethodEnv
@@ -39,7 +40,7 @@ def build(method: str, **keys: Any) -> Any:
         return build_model(spec.arch, num_classes or 0, **spec.options)
 
     torch.manual_seed(0)
-    return cls(cfg, MethodEnv(num_classes=8, load_model=load))
+    return cls(cfg, MethodEnv(facts=classification_facts(8), load_model=load))
 
 
 def test_reversed_clip_is_labelled_backward() -> None:
