@@ -32,7 +32,9 @@ def test_read_skips_blank_lines_and_strips_fields(tmp_path: Path) -> None:
 def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "train.txt"
     path.write_text("a\tr\tb\n\nb\tr\n")
-    with pytest.raises(DataError, match=r"train\.txt:3: expected 3 tab-separated fields \(head, relation, tail\), got 2"):
+    with pytest.raises(
+        DataError, match=r"train\.txt:3: expected 3 tab-separated fields \(head, relation, tail\), got 2"
+    ):
         read_triples_file(path)
 
 
@@ -44,7 +46,7 @@ def test_empty_field_names_its_role(tmp_path: Path) -> None:
 
 
 def test_missing_folder_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="KG folder not found: .*nowhere"):
+    with pytest.raises(DataError, match=r"KG folder not found: .*nowhere"):
         load_triples_folder(tmp_path / "nowhere")
     root = tmp_path / "kg"
     root.mkdir()
@@ -88,7 +90,9 @@ def test_all_true_triples_unions_without_duplicates(tmp_path: Path) -> None:
 
 
 def test_unknown_bundled_name_lists_known() -> None:
-    with pytest.raises(DataError, match="unknown bundled KG 'umsl'.*did you mean 'umls'.*known: nations, kinships, umls"):
+    with pytest.raises(
+        DataError, match=r"unknown bundled KG 'umsl'.*did you mean 'umls'.*known: nations, kinships, umls"
+    ):
         load_bundled_kg("umsl")
 
 
