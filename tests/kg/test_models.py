@@ -184,3 +184,16 @@ def test_complex_equals_pykeen(pykeen_setup) -> None:
     theirs.entity_representations[0]._embeddings.weight.data.copy_(interleave(ours.entity.weight.data))
     theirs.relation_representations[0]._embeddings.weight.data.copy_(interleave(ours.relation.weight.data))
     torch.testing.assert_close(ours(triples), theirs.score_hrt(triples).squeeze(1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_rotate_gradient_of_a_zero_distance_is_finite(p: int) -> None:
+    model = RotatE(3, 1, 2, gamma=1.0, p=p)
+    set_rotate_phases(model, torch.zeros(1, 2))  # r = 1, so (h, r, h) has distance 0
+    score = model.score_hrt(ONE, ZERO, ONE)
+    assert score.item() == pytest.approx(1.0)
+    score.backward()
+    assert torch.isfinite(model.entity.weight.grad).all() and torch.isfinite(model.relation.weight.grad).all()
+    with torch.no_grad():  # the autograd-free kernel gives the same distances
+        grad_free = model.score_tails(torch.tensor([0, 2]), torch.tensor([0, 0]))
+    torch.testing.assert_close(grad_free, model.score_tails(torch.tensor([0, 2]), torch.tensor([0, 0])).detach())
