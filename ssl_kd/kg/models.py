@@ -211,7 +211,8 @@ class RotatE(KGEModel):
         ``Tensor.norm`` in the RotatE code), not the NaN of d sqrt(x) / dx at 0.
         """
         if not (torch.is_grad_enabled() and (re.requires_grad or im.requires_grad)):
-            return torch.hypot(re, im).sum(dim=-1) if self.p == 1 else (re * re + im * im).sum(dim=-1).sqrt()
+            modulus = torch.hypot(re, im)
+            return modulus.sum(dim=-1) if self.p == 1 else torch.linalg.vector_norm(modulus, dim=-1)
         squared = re * re + im * im
         if self.p == 2:
             squared = squared.sum(dim=-1)
