@@ -167,6 +167,20 @@ class TransE(KGEModel):
     def _score(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return self.gamma - torch.linalg.vector_norm(h + r - t, ord=self.p, dim=-1)
 
+    def _cdist(self, query: Tensor, start: int, end: int) -> Tensor:
+        candidates = self.entity.weight[start:end]
+        return self.gamma - torch.cdist(query, candidates, p=self.p, compute_mode="donot_use_mm_for_euclid_dist")
+
+    def score_tails(self, h: Tensor, r: Tensor, start: int = 0, end: int | None = None) -> Tensor:
+        """gamma - ||(h + r) - e||_p for all e: one ``torch.cdist``, (B, C) memory, no (B, C, D) broadcast."""
+        start, end = self._range(start, end)
+        return self._cdist(self.entity(h) + self.relation(r), start, end)
+
+    def score_heads(self, r: Tensor, t: Tensor, start: int = 0, end: int | None = None) -> Tensor:
+        """gamma - ||e - (t - r)||_p for all e: one ``torch.cdist``."""
+        start, end = self._range(start, end)
+        return self._cdist(self.entity(t) - self.relation(r), start, end)
+
 
 class RotatE(KGEModel):
     """RotatE: f(h, r, t) = gamma - sum_i |h_i * r_i - t_i|, with h, t in C^dim and r_i = exp(i theta_i).
