@@ -197,3 +197,19 @@ def test_rotate_gradient_of_a_zero_distance_is_finite(p: int) -> None:
     with torch.no_grad():  # the autograd-free kernel gives the same distances
         grad_free = model.score_tails(torch.tensor([0, 2]), torch.tensor([0, 0]))
     torch.testing.assert_close(grad_free, model.score_tails(torch.tensor([0, 2]), torch.tensor([0, 0])).detach())
+
+
+@pytest.mark.parametrize("model", models(), ids=lambda m: f"{m.arch}-{m.options()}")
+def test_all_candidate_gradients_match_score_hrt(model: KGEModel) -> None:
+    h, r = torch.tensor([0, 3]), torch.tensor([1, 2])
+    weights = torch.linspace(-1.0, 1.0, 18).view(2, 9)
+    (weights * model.score_tails(h, r)).sum().backward()
+    (weights * model.score_heads(r, h)).sum().backward()
+    fast = [p.grad.clone() for p in (model.entity.weight, model.relation.weight)]
+    model.zero_grad()
+    entities = torch.arange(9).repeat(2)
+    tails = model.score_hrt(h.repeat_interleave(9), r.repeat_interleave(9), entities).view(2, 9)
+    heads = model.score_hrt(entities, r.repeat_interleave(9), h.repeat_interleave(9)).view(2, 9)
+    ((weights * tails).sum() + (weights * heads).sum()).backward()
+    torch.testing.assert_close(fast[0], model.entity.weight.grad)
+    torch.testing.assert_close(fast[1], model.relation.weight.grad)

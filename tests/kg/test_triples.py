@@ -121,3 +121,21 @@ def test_bundled_equals_pykeen(name: str) -> None:
     assert kg.relations == sorted(training.relation_to_id, key=training.relation_to_id.__getitem__)
     for ours, theirs in ((kg.train, training), (kg.valid, dataset.validation), (kg.test, dataset.testing)):
         assert torch.equal(ours.unique(dim=0), theirs.mapped_triples.unique(dim=0))
+
+
+def test_bundled_without_pykeen_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(DataError, match=r"pykeen package, which is not installed \(pip install pykeen\)"):
+        load_bundled_kg("nations")
+
+
+def test_tsv_names_and_split_accessor(tmp_path: Path) -> None:
+    root = tmp_path / "tsv"
+    root.mkdir()
+    (root / "train.tsv").write_text(TRAIN)
+    (root / "valid.tsv").write_text("a\tlikes\tb\n")
+    (root / "test.tsv").write_text("")
+    kg = load_triples_folder(root)
+    assert kg.split("valid").tolist() == [[0, 1, 1]] and kg.split("test").shape == (0, 3)
+    with pytest.raises(DataError, match="unknown KG split 'dev'"):
+        kg.split("dev")
