@@ -107,6 +107,23 @@ class _FilterIndex:
 ChunkScorer = Callable[[Tensor, Tensor, int, int], Tensor]
 
 
+def _true_scores(
+    score: ChunkScorer, a: Tensor, r: Tensor, target: Tensor, chunks: list[tuple[int, int]], entity_chunk: int
+) -> Tensor:
+    """Score of each query's target, scored with the other candidates of its entity chunk."""
+    target_chunk = target // entity_chunk
+    parts, positions = [], []
+    for c in torch.unique(target_chunk).tolist():
+        chosen = (target_chunk == c).nonzero().squeeze(1)
+        start, end = chunks[c]
+        block = score(a[chosen], r[chosen], start, end)
+        parts.append(block[torch.arange(len(chosen), device=block.device), target[chosen] - start])
+        positions.append(chosen)
+    out = torch.empty(len(target), dtype=parts[0].dtype, device=parts[0].device)
+    out[torch.cat(positions)] = torch.cat(parts)
+    return out
+
+
 def _side_ranks(
     score: ChunkScorer,
     anchors: Tensor,
@@ -131,14 +148,7 @@ def _side_ranks(
             single = score(a, r, 0, num_entities)
             true_scores = single[rows_all, target]
         else:  # the true scores first, from the chunk holding each target, so they come from the same kernel
-            true_scores = torch.empty(batch, device=target.device)
-            target_chunk = target // entity_chunk
-            for c in torch.unique(target_chunk).tolist():
-                chosen = (target_chunk == c).nonzero().squeeze(1)
-                start, end = chunks[c]
-                part = score(a[chosen], r[chosen], start, end)
-                true_scores = true_scores.to(part.dtype)
-                true_scores[chosen] = part[torch.arange(len(chosen), device=part.device), target[chosen] - start]
+            true_scores = _true_scores(score, a, r, target, chunks, entity_chunk)
         greater = torch.zeros(batch, dtype=torch.int64, device=target.device)
         greater_equal = torch.zeros_like(greater)
         for c, (start, end) in enumerate(chunks):
@@ -213,27 +223,20 @@ def evaluate_ranking(
     if filter_triples is None:
         filter_triples = torch.empty(0, 3, dtype=torch.int64)
     filter_triples = _check_triples("filter_triples", filter_triples, num_entities).to(device)
-    num_relations = int(torch.cat([triples[:, 1], filter_triples[:, 1], torch.zeros(1, device=device).long()]).max())
-    num_relations += 1
+    relations = torch.cat([triples[:, 1], filter_triples[:, 1]])
+    num_relations = int(relations.max()) + 1 if len(relations) else 1
     h, r, t = triples.unbind(dim=1)
     fh, fr, ft = filter_triples.unbind(dim=1)
     settings = {"num_entities": num_entities, "batch_size": batch_size, "entity_chunk": entity_chunk}
     scorer = model_or_scorer
-    with torch.inference_mode(), _eval_mode(scorer):
-        tail_ranks = _side_ranks(
-            lambda a, rel, s, e: scorer.score_tails(a, rel, s, e),
-            h,
-            r,
-            t,
-            _FilterIndex(fh, fr, ft, num_relations),
-            **settings,
-        )
-        head_ranks = _side_ranks(
-            lambda a, rel, s, e: scorer.score_heads(rel, a, s, e),
-            t,
-            r,
-            h,
-            _FilterIndex(ft, fr, fh, num_relations),
-            **settings,
-        )
+
+    def tails(a: Tensor, rel: Tensor, start: int, end: int) -> Tensor:
+        return scorer.score_tails(a, rel, start, end)
+
+    def heads(a: Tensor, rel: Tensor, start: int, end: int) -> Tensor:
+        return scorer.score_heads(rel, a, start, end)
+
+    with torch.inference_mode(), _eval_mode(scorer):  # tail queries (h, r, ?) answer t; head queries (?, r, t) h
+        tail_ranks = _side_ranks(tails, h, r, t, _FilterIndex(fh, fr, ft, num_relations), **settings)
+        head_ranks = _side_ranks(heads, t, r, h, _FilterIndex(ft, fr, fh, num_relations), **settings)
     return RankingResult(head_ranks=head_ranks, tail_ranks=tail_ranks)
