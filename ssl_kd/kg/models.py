@@ -5,8 +5,9 @@ dimension as the papers count it: real for TransE; complex for RotatE and ComplE
 reals stored as ``[real parts, imaginary parts]`` (the layout of the RotatE code, ``torch.chunk(x, 2, dim=-1)``).
 
 Scoring all candidates (``score_tails`` / ``score_heads``) works over an entity-id range ``[start, end)`` so that a
-ranking evaluator can chunk the entities; distance models broadcast a (B, C, D) tensor, which the model itself cuts
-into pieces of at most ``broadcast_budget`` elements, so memory stays bounded whatever C the caller asks for.
+ranking evaluator can chunk the entities. TransE uses one ``torch.cdist`` and ComplEx one matmul, both (B, C) memory;
+RotatE broadcasts a (B, C, D) tensor, which the model itself cuts into pieces of at most ``broadcast_budget``
+elements, so memory stays bounded whatever C the caller asks for.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ssl_kd.errors import ConfigError, did_you_mean
 class KGEModel(nn.Module):
     """Base class: entity and relation ``nn.Embedding`` tables and batched scoring.
 
-    Subclasses define ``_distance_or_score(h, r, t)`` over broadcastable real embeddings and may override
+    Subclasses define ``_score(h, r, t)`` over broadcastable real embeddings and may override
     ``score_tails`` / ``score_heads`` with a cheaper all-candidates form.
 
     Args:
