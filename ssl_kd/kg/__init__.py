@@ -1,1 +1,29 @@
-"""Knowledge-graph data, models and distillation components."""
+"""Knowledge-graph building blocks: triples, KGE models, negative sampling (docs/methods/kge.md)."""
+
+from ssl_kd.kg.models import KGE_MODELS, ComplEx, KGEModel, RotatE, TransE, build_kge
+from ssl_kd.kg.negatives import corrupt, corrupted_triples
+from ssl_kd.kg.triples import (
+    BUNDLED_KGS,
+    KGSplits,
+    all_true_triples,
+    load_bundled_kg,
+    load_triples_folder,
+    read_triples_file,
+)
+
+__all__ = [
+    "BUNDLED_KGS",
+    "KGE_MODELS",
+    "ComplEx",
+    "KGEModel",
+    "KGSplits",
+    "RotatE",
+    "TransE",
+    "all_true_triples",
+    "build_kge",
+    "corrupt",
+    "corrupted_triples",
+    "load_bundled_kg",
+    "load_triples_folder",
+    "read_triples_file",
+]

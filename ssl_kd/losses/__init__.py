@@ -11,6 +11,7 @@ from ssl_kd.losses.nt_xent import NTXent
 from ssl_kd.losses.rectified_kd import RectifiedKDLoss
 from ssl_kd.losses.relation import MultiPositiveContrast, RelationKL
 from ssl_kd.losses.representation_graph import RepresentationGraphLoss
+from ssl_kd.losses.self_adversarial import SelfAdversarialLoss
 from ssl_kd.losses.semi_online import SemiOnlineKDLoss
 from ssl_kd.losses.similarity_distillation import SimilarityDistillation
 from ssl_kd.losses.soft_target import SoftTargetKL
@@ -28,6 +29,7 @@ __all__ = [
     "RectifiedKDLoss",
     "RelationKL",
     "RepresentationGraphLoss",
+    "SelfAdversarialLoss",
     "SemiOnlineKDLoss",
     "SimilarityDistillation",
     "SoftTargetKL",
