@@ -1,0 +1,1 @@
+"""Knowledge-graph data, models and distillation components."""
