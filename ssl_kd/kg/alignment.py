@@ -1,7 +1,7 @@
 """KEnS self-learning: CSLS similarity, mutual nearest neighbours as new alignment links, link precision.
 
 Chen et al., "Multilingual Knowledge Graph Completion via Ensemble Knowledge Transfer", Findings of EMNLP 2020,
-arXiv 2010.03158, §3.2; docs/methods/kens.md. CSLS is from Lample et al., "Word Translation Without Parallel
+arXiv 2010.03158; docs/methods/kens.md. CSLS is from Conneau et al., "Word Translation Without Parallel
 Data", ICLR 2018, arXiv 1710.04087.
 """
 
@@ -30,7 +30,7 @@ def csls_scores(x: Tensor, y: Tensor, k: int = 3) -> Tensor:
         CSLS(x, y) = 2 cos(x, y) − r_T(x) − r_S(y)
 
     with r_T(x) the mean cosine of x's k nearest neighbours among ``y`` and r_S(y) that of y's k nearest
-    neighbours among ``x`` (arXiv 1710.04087 Eq. 6; KEnS uses k = 3). Hubs — points close to many others — get
+    neighbours among ``x`` (arXiv 1710.04087; KEnS uses k = 3). Hubs — points close to many others — get
     a large r and so a lower score. Materialises (n, m); :func:`mutual_nearest_neighbours` works in chunks.
     """
     r_x = neighbourhood_similarity(x, y, k)
@@ -68,7 +68,7 @@ def mutual_nearest_neighbours(
 ) -> Tensor:
     """Pairs (i, j) that are each other's CSLS nearest neighbour: KEnS's new alignment links.
 
-    arXiv 2010.03158 §3.2 (docs/methods/kens.md): ``j = argmax_j CSLS(x_i, y_j)`` and
+    arXiv 2010.03158 (docs/methods/kens.md): ``j = argmax_j CSLS(x_i, y_j)`` and
     ``i = argmax_i CSLS(x_i, y_j)``, both over all non-excluded entities, computed in row chunks (never the
     full (n, m) matrix). The neighbourhood terms r use all entities, excluded ones included.
 

@@ -1,7 +1,7 @@
 """KEnS ensemble inference: each language model's top-k votes for tails of the target KG; learned model weights.
 
 Chen et al., "Multilingual Knowledge Graph Completion via Ensemble Knowledge Transfer", Findings of EMNLP 2020,
-arXiv 2010.03158, §3.3; reference code github.com/stasl0217/KEnS (``src/validate.py``, ``src/ensemble.py``,
+arXiv 2010.03158; reference code github.com/stasl0217/KEnS (``src/validate.py``, ``src/ensemble.py``,
 ``src/weightlearning.py``); docs/methods/kens.md.
 
 How a method uses it, per target view (M models: the target's first, then the supporters')::
@@ -80,7 +80,7 @@ def transfer_topk(scores: Tensor, target_to_supporter: Tensor, k: int, valid_row
 def ensemble_scores(topk: Sequence[Tensor], weights: Tensor, num_entities: int) -> Tensor:
     """Weighted votes: ``score(q, e) = Σ_i w_i · 1[e ∈ top_i(q)]``, (Q, E).
 
-    arXiv 2010.03158 §3.3. ``NO_ENTITY`` entries are ignored and an entity listed twice by one model counts once.
+    arXiv 2010.03158. ``NO_ENTITY`` entries are ignored and an entity listed twice by one model counts once.
 
     Args:
         topk: M tensors (Q, k_i) of entity ids, one per model.

@@ -11,7 +11,7 @@ class AlignmentLoss(nn.Module):
     """L2 distance between the embeddings of aligned entity pairs.
 
     Chen, Chen, Fan, Uppunda, Sun, Zaniolo, "Multilingual Knowledge Graph Completion via Ensemble Knowledge
-    Transfer", Findings of EMNLP 2020, arXiv 2010.03158, Eq. 2; docs/methods/kens.md::
+    Transfer", Findings of EMNLP 2020, arXiv 2010.03158; docs/methods/kens.md::
 
         L_A = Σ_links ‖e − e'‖₂        (reduction="sum")
         L_A = mean_links ‖e − e'‖₂     (reduction="mean", the default: independent of the batch of links)

@@ -3,7 +3,8 @@
 Zhu, Zhang, Chen, et al., "DualDE: Dually Distilling Knowledge Graph Embedding for Faster and Cheaper Reasoning",
 WSDM 2022, arXiv 2009.05912; docs/methods/dualde.md. Everything works on plain tensors: a method computes each
 model's scores and entity vectors once (a :class:`KGScores`) and calls :class:`DualDELoss` for the student
-(stages 1 and 2) and, with the roles swapped, for the teacher (stage 2).
+(stages 1 and 2) and, with the roles swapped, for the teacher (stage 2). [reconstruction: the formulas follow
+the project notes on the paper; no reference code was checked.]
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class KGScores:
 def structure(e_h: Tensor, e_t: Tensor, complex_parts: bool = False, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
     """DualDE's structure features of (head, tail) vector pairs: ``cos(e_h, e_t)`` and ``‖e_h‖ / ‖e_t‖``.
 
-    arXiv 2009.05912 §3.2 (docs/methods/dualde.md). With ``complex_parts`` the last dimension is split in halves
+    arXiv 2009.05912 (docs/methods/dualde.md). With ``complex_parts`` the last dimension is split in halves
     (real, imaginary) and each feature is the mean of the two parts' features (the ComplEx variant).
 
     Args:
@@ -96,14 +97,14 @@ class StructureTerms(nn.Module):
 class SoftLabelWeight(nn.Module):
     """DualDE's soft-label evaluation: per-triple weight of the soft (teacher) label.
 
-    arXiv 2009.05912 §3.3 (docs/methods/dualde.md), with ``f`` the *other* model's (detached) score::
+    arXiv 2009.05912 (docs/methods/dualde.md), with ``f`` the *other* model's (detached) score::
 
         positives: w = σ(a_p · (f + b_p))       a high-scored positive -> trust the soft label
         negatives: w = σ(−a_n · (f + b_n))      a low-scored negative  -> trust the soft label
 
-    [reconstruction: the paper gives the positive form; the sign flip for negatives, so that a confidently
-    negative triple is trusted, and the separate (a_n, b_n) pair are our reading.] Learnable mode starts at
-    a = 1, b = 0; constant mode returns ``value`` everywhere and has no parameters.
+    [reconstruction: our project notes give w = σ(a(f + b)) with separate (a, b) pairs for positives and
+    negatives; the sign flip for negatives, so that a confidently negative triple is trusted, is our reading.]
+    Learnable mode starts at a = 1, b = 0; constant mode returns ``value`` everywhere and has no parameters.
 
     Args:
         mode: ``"learnable"`` or ``"constant"``.
@@ -137,7 +138,7 @@ class SoftLabelWeight(nn.Module):
 class DualDELoss(nn.Module):
     """One model's DualDE objective: per triple, ``w · L_soft + (1 − w) · L_hard``, averaged over positives.
 
-    arXiv 2009.05912 §3 (docs/methods/dualde.md). For the trained model ("learner", scores f, vectors e) and the
+    arXiv 2009.05912 (docs/methods/dualde.md). For the trained model ("learner", scores f, vectors e) and the
     other model ("target", detached, scores f*, vectors e*), per triple τ with s = σ (``score_transform="sigmoid"``)
     or the identity (``"raw"``) and H the Huber loss with δ = ``huber_delta``::
 
@@ -156,7 +157,7 @@ class DualDELoss(nn.Module):
     parameters, and w_T comes from the student's scores.
 
     Note: with learnable weights the learner can lower the loss by moving w towards the smaller of the two
-    terms; train the weight parameters with the learner, as the paper does.
+    terms; the weight parameters are trained with the learner (they are this module's parameters).
 
     Args:
         score_transform: ``"sigmoid"`` (Huber on σ f) or ``"raw"`` (Huber on f).
