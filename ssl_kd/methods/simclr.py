@@ -1,4 +1,4 @@
-"""SimCLR: in-batch contrast of two views with NT-Xent. METHODS.md §12 [reconstruction of the formula]."""
+"""SimCLR: in-batch contrast of two views with NT-Xent. docs/methods/simclr.md [reconstruction of the formula]."""
 
 from __future__ import annotations
 
