@@ -8,7 +8,7 @@ Entry points:
     python -m eval.linear_probe --train TRAIN.npz --test TEST.npz [--shots 1 5 10 --draws 5 --seed 0]
         Full-label linear probe (weight decay tuned on a split of train) and low-shot probes.
     python -m eval.knn --train TRAIN.npz --test TEST.npz [--k 20 --temperature 0.07 --backend auto]
-        Weighted cosine kNN (METHODS.md §17).
+        Weighted cosine kNN (docs/methods/probes.md).
     python -m eval.sklearn_probe --features feats/ [--compare]
         scikit-learn logistic regression (C chosen on the same split of train), a cross-check of the linear probe.
 

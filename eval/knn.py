@@ -1,4 +1,4 @@
-"""Weighted cosine kNN on cached features (METHODS.md §17: score(c) = sum_{j in N_k} exp(s_j/T) 1[y_j = c]).
+"""Weighted cosine kNN on cached features (docs/methods/probes.md: score(c) = sum_{j in N_k} exp(s_j/T) 1[y_j = c]).
 
 Example:
     python -m eval.knn --train feats/train.npz --test feats/test.npz --k 20 --temperature 0.07 --backend auto

@@ -3,7 +3,7 @@
 The objective matches the torch probe's: features standardised with the fit set's statistics, multinomial logistic
 regression with ``C = 1 / (wd * n)`` (sklearn minimises ``||W||^2 / 2 + C * sum_i CE_i``, the probe
 ``mean_i CE_i + wd / 2 * ||W||^2``). ``wd`` is chosen from the same grid on the same stratified split of the
-training data, never on test (METHODS.md §17).
+training data, never on test (docs/methods/probes.md).
 
 Example:
     python -m eval.sklearn_probe --features feats/ --compare --max-gap 0.02

@@ -1,4 +1,4 @@
-"""Evaluation of frozen features: weighted kNN, linear and low-shot probes, extraction (METHODS.md §17).
+"""Evaluation of frozen features: weighted kNN, linear and low-shot probes, extraction (docs/methods/probes.md).
 
 The full-label probe function lives at ``ssl_kd.evaluation.linear_probe.linear_probe``; it is not re-exported
 here, so that ``ssl_kd.evaluation.linear_probe`` stays the module.

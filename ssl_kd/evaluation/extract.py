@@ -1,7 +1,7 @@
 """Features of a finished stage's model on a dataset split: to ``.npy`` shards (``ssl-kd extract``) or in memory.
 
 The images go through the model's own evaluation transform (its training image size and normalisation, from
-``model.pt``), unaugmented, as in the probe stage (METHODS.md §17).
+``model.pt``), unaugmented, as in the probe stage (docs/methods/probes.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Frozen-feature extraction and the ``.npz`` feature cache the probes read (METHODS.md §17).
+"""Frozen-feature extraction and the ``.npz`` feature cache the probes read (docs/methods/probes.md).
 
 Features are computed once, unaugmented, from named taps of an exported backbone; conv maps are average-pooled
 to ``pool_size x pool_size`` and flattened (VISSL-style per-layer probes on pooled maps).

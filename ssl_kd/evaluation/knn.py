@@ -1,4 +1,4 @@
-"""Weighted cosine kNN classifier on frozen features (METHODS.md §17, [reconstruction]).
+"""Weighted cosine kNN classifier on frozen features (docs/methods/probes.md, [reconstruction]).
 
 ``f = normalize(feature)``; ``N_k`` = the top-k bank rows by cosine similarity ``s_j``;
 ``score(c) = sum_{j in N_k} exp(s_j / T) * 1[y_j = c]``; the prediction is ``argmax_c score(c)``.
@@ -111,7 +111,7 @@ def knn_predict(
     temperature: float = 0.07,
     backend: str = "auto",
 ) -> Tensor:
-    """Predict labels by the exp(s/T)-weighted vote of the ``k`` nearest bank rows (METHODS.md §17).
+    """Predict labels by the exp(s/T)-weighted vote of the ``k`` nearest bank rows (docs/methods/probes.md).
 
     Args:
         bank: Bank features ``(N, D)``.

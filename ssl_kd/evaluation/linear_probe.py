@@ -1,4 +1,4 @@
-"""Linear probe: multinomial logistic regression on frozen, cached features (METHODS.md §17).
+"""Linear probe: multinomial logistic regression on frozen, cached features (docs/methods/probes.md).
 
 Features are standardised with the fit set's mean and std; the objective is
 ``mean_i CE(W^T z_i + b, y_i) + wd / 2 * ||W||^2`` (bias unpenalised), minimised full-batch with L-BFGS in

@@ -1,6 +1,6 @@
 """The probe protocol run on one cached feature set: full-label linear probe, kNN and low-shot probes.
 
-METHODS.md §17 (probes on frozen, unaugmented features; settings tuned on train, never on test) and
+docs/methods/probes.md (probes on frozen, unaugmented features; settings tuned on train, never on test) and
 ENVIRONMENT.md "Digits saturate full-label probes" (report low-shot probes beside full-label ones).
 """
 
@@ -19,7 +19,7 @@ from ssl_kd.evaluation.low_shot import low_shot_probe
 
 @dataclass
 class ProbeProtocol:
-    """Probe settings; the defaults are the digits preset (kNN ``k20``, METHODS.md §17, [reconstruction]).
+    """Probe settings; the defaults are the digits preset (kNN ``k20``, docs/methods/probes.md, [reconstruction]).
 
     Attributes:
         shots: Low-shot probe sizes (labelled images per class); empty skips low-shot probes.

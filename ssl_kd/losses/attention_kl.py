@@ -9,8 +9,8 @@ from torch import Tensor, nn
 class AttentionKL(nn.Module):
     """KL(A^T || A^S) per attention row, averaged over batch, heads and query rows.
 
-    Aguilar et al., "Knowledge Distillation from Internal Representations", AAAI-20, arXiv 1910.03723; METHODS.md §5
-    [third-party: the signal; reconstruction: normalisation]::
+    Aguilar et al., "Knowledge Distillation from Internal Representations", AAAI-20, arXiv 1910.03723;
+    docs/methods/internal_kd.md [third-party: the signal; reconstruction: normalisation]::
 
         L_att = 1 / (B * H * N) * sum_{b,h,i} sum_j A^T_hij * (log A^T_hij - log A^S_hij)
 

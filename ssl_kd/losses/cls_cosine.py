@@ -9,8 +9,8 @@ from torch import Tensor, nn
 class CLSCosineLoss(nn.Module):
     """1 - cos(h^T_[CLS], h^S_[CLS]), averaged over the batch.
 
-    Aguilar et al., "Knowledge Distillation from Internal Representations", AAAI-20, arXiv 1910.03723; METHODS.md §5
-    [third-party: the signal]. The teacher state is detached.
+    Aguilar et al., "Knowledge Distillation from Internal Representations", AAAI-20, arXiv 1910.03723;
+    docs/methods/internal_kd.md [third-party: the signal]. The teacher state is detached.
 
     Examples:
         >>> loss = CLSCosineLoss()(student_cls, teacher_cls)  # (B, D) each

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 class HintLoss(nn.Module):
     """0.5 * mean((r(v) - u)^2) between the adapted student feature r(v) and the teacher hint u.
 
-    Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015, arXiv 1412.6550: L_HT = 1/2 ||u_h - r(v_g)||^2.
-    Not in METHODS.md; [reconstruction] the squared error is averaged over elements (not summed), so its scale does
+    Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015, arXiv 1412.6550: L_HT = 1/2 ||u_h - r(v_g)||^2. See
+    docs/methods/hint.md; [reconstruction] the squared error is averaged over elements (not summed), so its scale does
     not depend on the map size. The adapter r lives in the method; the target is detached here.
 
     Examples:

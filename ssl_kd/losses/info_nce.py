@@ -16,7 +16,7 @@ class InfoNCE(nn.Module):
     """L = mean_i -log[ exp(q_i.k_i / T) / (exp(q_i.k_i / T) + sum_j exp(q_i.n_j / T)) ].
 
     He et al., "Momentum Contrast for Unsupervised Visual Representation Learning", CVPR 2020, arXiv 1911.05722;
-    METHODS.md §11 [verified: code facebookresearch/moco moco/builder.py]: logits ``[q.k, q.Queue] / T``,
+    docs/methods/moco_v2.md [verified: code facebookresearch/moco moco/builder.py]: logits ``[q.k, q.Queue] / T``,
     cross-entropy with the positive at index 0. Inputs are expected L2-normalised.
 
     Args:

@@ -22,14 +22,14 @@ class LogitsGraphLoss(nn.Module):
     """L_logit = sum_k w_k * mean_b D(softmax(z_s / tau), softmax(z_k / tau)), one edge per teacher k.
 
     Zhang, Peng, "Better and Faster: Knowledge Transfer from Multiple Self-supervised Learning Tasks via Graph
-    Distillation for Video Classification", IJCAI-18, arXiv 1804.10069; METHODS.md §2. Verified (abstract): a
-    logits graph distils classifier-level knowledge from several self-supervised teachers by multi-distribution
-    joint matching. Third-party (review): EMD is the matching criterion. Reconstruction: everything in the formula
-    (the 0/1 ground metric, under which EMD(p, q) = 0.5 * ||p - q||_1; tau = 1; the weights).
+    Distillation for Video Classification", IJCAI-18, arXiv 1804.10069; docs/methods/video_graph.md. Verified
+    (abstract): a logits graph distils classifier-level knowledge from several self-supervised teachers by
+    multi-distribution joint matching. Third-party (review): EMD is the matching criterion. Reconstruction: everything
+    in the formula (the 0/1 ground metric, under which EMD(p, q) = 0.5 * ||p - q||_1; tau = 1; the weights).
 
     Edge criterion ``D``:
 
-    - ``emd`` (METHODS.md default): EMD(p_s, p_k) = 0.5 * ||p_s - p_k||_1, bounded by 1.
+    - ``emd`` (default): EMD(p_s, p_k) = 0.5 * ||p_s - p_k||_1, bounded by 1.
     - ``kl`` [this project's deviation]: tau^2 * KL(p_k || p_s), Hinton's soft-target term on every edge. Total
       variation's gradient through the softmax, J^T * 0.5 * sign(p_s - p_k), vanishes as the student grows
       confident and ignores how far off it is. On the moving digits' motion classes (pilot seeds 10-12,
@@ -38,7 +38,7 @@ class LogitsGraphLoss(nn.Module):
 
     Edge weights ``w`` (normalised to sum to 1; computed without gradient):
 
-    - ``uniform``: w_k = 1 / K (METHODS.md default).
+    - ``uniform``: w_k = 1 / K (default).
     - ``pairwise_emd`` [reconstruction]: w_k = softmax_k(-a_k / weight_temperature) with
       a_k = mean over teachers l != k and the batch of EMD(p_k, p_l): a teacher that agrees with the others weighs
       more. One teacher gets w = 1.

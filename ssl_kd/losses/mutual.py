@@ -13,7 +13,7 @@ from ssl_kd.losses.soft_target import SoftTargetKL
 class MutualLearningLoss(nn.Module):
     """Per-peer DML loss with stop-gradients on the peer targets (joint update).
 
-    Zhang, Xiang, Hospedales, Lu, "Deep Mutual Learning", CVPR 2018, arXiv 1706.00384; METHODS.md §16
+    Zhang, Xiang, Hospedales, Lu, "Deep Mutual Learning", CVPR 2018, arXiv 1706.00384; docs/methods/dml.md
     [reconstruction: formula; the peer term matches SOKD's verified KBM loss]::
 
         L_k = ce_weight * CE(z_k, y)
@@ -22,7 +22,7 @@ class MutualLearningLoss(nn.Module):
     The targets ``z_l`` are detached, so the KL terms of ``L_k`` move peer ``k`` only.
 
     Args:
-        tau: softmax temperature, > 0 (default 1, METHODS.md §16).
+        tau: softmax temperature, > 0 (default 1, docs/methods/dml.md).
         ce_weight: weight of each peer's cross-entropy.
         kd_weight: weight of each peer's mean KL to the others.
 

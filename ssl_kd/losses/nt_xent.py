@@ -13,7 +13,7 @@ class NTXent(nn.Module):
     """L = mean over 2N views of -log[ exp(z_i.z_p(i) / T) / sum_{k != i} exp(z_i.z_k / T) ].
 
     Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", ICML 2020,
-    arXiv 2002.05709; METHODS.md §12 [reconstruction of the formula]. ``z`` are the L2-normalised projections of
+    arXiv 2002.05709; docs/methods/simclr.md [reconstruction of the formula]. ``z`` are the L2-normalised projections of
     both views; each view's positive is the other view of its image, every other view in the batch is a negative,
     and self-similarity is masked out.
 

@@ -16,8 +16,8 @@ Weighting = Literal["convex", "additive"]
 def rectify_logits(teacher: Tensor, labels: Tensor) -> Tensor:
     """Swap the predicted class's logit with the true class's where the teacher is wrong.
 
-    METHODS.md §4 [third-party: unofficial DRKDLoss]: with c = argmax t, ``t'[c] = t[y]`` and ``t'[y] = t[c]`` when
-    c != y; correct rows are unchanged. Works on a clone: ``teacher`` is never modified in place.
+    docs/methods/drkd.md [third-party: unofficial DRKDLoss]: with c = argmax t, ``t'[c] = t[y]`` and
+    ``t'[y] = t[c]`` when c != y; correct rows are unchanged. Works on a clone: ``teacher`` is never modified in place.
 
     Args:
         teacher: teacher logits (B, C).
@@ -43,7 +43,7 @@ class RectifiedKDLoss(nn.Module):
     ``sum`` form of Hinton KD]. The convex form scales the label gradient down by (1 - alpha), which slows a student
     that is still far from fitting its data; the additive form only adds the self-teacher's term.
 
-    Amik et al., "Dynamic Rectification Knowledge Distillation", arXiv 2201.11319; METHODS.md §4
+    Amik et al., "Dynamic Rectification Knowledge Distillation", arXiv 2201.11319; docs/methods/drkd.md
     [reconstruction: objective, alpha, tau; third-party: the swap rectification]. ``t'`` is the detached teacher
     logits rectified by :func:`rectify_logits` (``rectify="swap"``) or left as they are (``"none"``).
 

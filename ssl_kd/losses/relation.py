@@ -12,7 +12,7 @@ class MultiPositiveContrast(nn.Module):
     """L = mean_i -1/|P(i)| sum_{p in P(i)} log[ exp(q_i.k_p / T) / sum_{a in A(i)} exp(q_i.k_a / T) ].
 
     Zheng, Wang, Yuan, "Boosting Contrastive Learning with Relation Knowledge Distillation", AAAI-22,
-    arXiv 2112.04174; METHODS.md §1, ``relation_loss: supcon`` [reconstruction]: the teacher's relations act as
+    arXiv 2112.04174; docs/methods/rekd.md, ``relation_loss: supcon`` [reconstruction]: the teacher's relations act as
     the labels of supervised contrastive learning. A(i) = {k_i} + the queue; P(i) is given by ``positives``, a
     (B, 1 + K) boolean mask over [own key, queue entries] (column 0, the own key, is always a positive).
 
@@ -37,8 +37,8 @@ class MultiPositiveContrast(nn.Module):
 class RelationKL(nn.Module):
     """L = mean_i KL( softmax(t_i.B_T / T_t) || softmax(s_i.B_S / T_s) ).
 
-    METHODS.md §1, ``relation_loss: kl`` [reconstruction]; with queues as banks this is CompRess-2q
-    (Abbasi Koohpayegani et al., NeurIPS 2020, arXiv 2010.14713; METHODS.md §14 [verified: code
+    docs/methods/rekd.md, ``relation_loss: kl`` [reconstruction]; with queues as banks this is CompRess-2q
+    (Abbasi Koohpayegani et al., NeurIPS 2020, arXiv 2010.14713; docs/methods/compress.md [verified: code
     UMBCvision/CompRess nn/compress_loss.py]). The teacher's distribution is the target. Zero when the student's
     relations equal the teacher's.
 

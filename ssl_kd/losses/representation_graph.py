@@ -15,11 +15,11 @@ class RepresentationGraphLoss(nn.Module):
     """L_rep = (1 / P) * sum_{k<l} mean_b d(phi_kl(h_s), g_kl).
 
     Zhang, Peng, "Better and Faster: Knowledge Transfer from Multiple Self-supervised Learning Tasks via Graph
-    Distillation for Video Classification", IJCAI-18, arXiv 1804.10069; METHODS.md §2. Verified (abstract): a
-    representation graph distils features from pairwise ensembled teacher representations and handles their
-    heterogeneity. Third-party (review): compact bilinear pooling builds the pair representations g_kl.
-    Reconstruction: the formula; phi_kl are learned linear adapters of the student features h_s (owned by the
-    method, like the pairing, see ``ssl_kd.methods.compact_bilinear``).
+    Distillation for Video Classification", IJCAI-18, arXiv 1804.10069; docs/methods/video_graph.md. Verified
+    (abstract): a representation graph distils features from pairwise ensembled teacher representations and handles
+    their heterogeneity. Third-party (review): compact bilinear pooling builds the pair representations g_kl.
+    Reconstruction: the formula; phi_kl are learned linear adapters of the student features h_s (owned by the method,
+    like the pairing, see ``ssl_kd.methods.compact_bilinear``).
 
     ``d`` is ``mse``: ||a - b||^2 (squared L2 distance summed over features), or ``cosine``: 1 - cos(a, b).
 

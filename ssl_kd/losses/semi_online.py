@@ -11,7 +11,7 @@ from ssl_kd.losses.soft_target import SoftTargetKL
 class SemiOnlineKDLoss(nn.Module):
     """The two SOKD objectives with the official code's stop-gradients.
 
-    Liu, Liu, Huang, "Semi-Online Knowledge Distillation", BMVC 2021, arXiv 2111.11747; METHODS.md §3
+    Liu, Liu, Huang, "Semi-Online Knowledge Distillation", BMVC 2021, arXiv 2111.11747; docs/methods/sokd.md
     [verified: code swlzq/Semi-Online-KD trainer/sokd.py, kd_losses/st.py]. With
     ST(a; b) = tau^2 * KL(softmax(b / tau) || softmax(a / tau)), batchmean::
 

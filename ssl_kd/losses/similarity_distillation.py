@@ -13,7 +13,7 @@ class SimilarityDistillation(nn.Module):
     """L = -mean_i sum_j softmax([t_i.t_i, t_i.Q] / T_t)_j * log_softmax([s_i.t_i, s_i.Q] / T_s)_j.
 
     Fang et al., "SEED: Self-supervised Distillation for Visual Representation", ICLR 2021, arXiv 2101.04731;
-    METHODS.md §13 [verified: code jacobswan1/SEED seed/builder.py, tools/utils.py::soft_cross_entropy].
+    docs/methods/seed.md [verified: code jacobswan1/SEED seed/builder.py, tools/utils.py::soft_cross_entropy].
     ``t`` are the frozen teacher's normalised embeddings, ``s`` the student's (projected to the teacher's width),
     ``Q`` a queue of earlier teacher embeddings. The teacher softmax runs in float32 (T_t = 1e-4 is tiny).
 

@@ -10,7 +10,7 @@ class SoftTargetKL(nn.Module):
     """tau^2 * KL(softmax(z_t / tau) || softmax(z_s / tau)), averaged over the batch.
 
     Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv 1503.02531;
-    METHODS.md §15 [verified: loss in swlzq/Semi-Online-KD kd_losses/st.py]. The tau^2 factor keeps the
+    docs/methods/hinton_kd.md [verified: loss in swlzq/Semi-Online-KD kd_losses/st.py]. The tau^2 factor keeps the
     gradient scale independent of the temperature.
 
     Args:

@@ -1,7 +1,7 @@
 """Adapt a pretrained backbone (e.g. a self-supervised pretext teacher) to the target classes.
 
-Zhang & Peng (IJCAI-18, METHODS.md §2) adapt their self-supervised teachers to the target task before the graph
-distillation; METHODS.md lists this as the ``teacher_heads`` stage: "each teacher gets a label head". The head is a
+Zhang & Peng (IJCAI-18) adapt their self-supervised teachers to the target task before the graph distillation
+(docs/methods/video_graph.md, "Teachers: pretext tasks and adaptation": each teacher gets a label head). The head is a
 new linear classifier over the backbone's features. ``mode: finetune`` trains the whole network with
 cross-entropy, ``mode: linear`` only the head (the backbone frozen, in eval mode) [reconstruction: the mode].
 """

@@ -2,8 +2,9 @@
 
 Gao, Beijbom, Zhang, Darrell, "Compact Bilinear Pooling", CVPR 2016, arXiv 1511.06062 (Tensor Sketch): the outer
 product x y^T is approximated in d dimensions by IFFT(FFT(C_x(x)) * FFT(C_y(y))), where C is a count sketch with
-random hashes h: [n] -> [d] and signs s in {-1, +1}; then signed square root and L2 normalisation. METHODS.md §2
-uses it to build the representation graph's pair nodes g_kl [third-party (review); d = 2048 is a reconstruction].
+random hashes h: [n] -> [d] and signs s in {-1, +1}; then signed square root and L2 normalisation. Graph
+distillation (docs/methods/video_graph.md) uses it to build the representation graph's pair nodes g_kl
+[third-party (review); d = 2048 is a reconstruction].
 Hashes and signs are seeded buffers saved with the method's checkpoint.
 """
 

@@ -1,4 +1,4 @@
-"""Deep mutual learning: a cohort of peers trained together. METHODS.md §16 [reconstruction: formula].
+"""Deep mutual learning: a cohort of peers trained together. docs/methods/dml.md [reconstruction: formula].
 
 Zhang, Xiang, Hospedales, Lu, "Deep Mutual Learning", CVPR 2018, arXiv 1706.00384. Each peer k minimises
 CE(z_k, y) + 1/(P-1) * sum_{l != k} tau^2 * KL(softmax(sg z_l / tau) || softmax(z_k / tau)).
@@ -28,7 +28,7 @@ from ssl_kd.models import BackboneModel
 
 
 class DMLConfig(TrainStageConfig):
-    """``method: dml``. Defaults [reconstruction]: two peers, tau = 1, weights 1 (METHODS.md §16)."""
+    """``method: dml``. Defaults [reconstruction]: two peers, tau = 1, weights 1 (docs/methods/dml.md)."""
 
     method: Literal["dml"] = "dml"
     peers: list[ModelSpec] = Field(min_length=2, description="the cohort; peer 0 is the stage's output model")

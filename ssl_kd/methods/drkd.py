@@ -1,4 +1,4 @@
-"""DR-KD: teacher-free self-distillation from the student's earlier self, rectified by the labels. METHODS.md §4.
+"""DR-KD: teacher-free self-distillation from the student's earlier self, rectified by the labels. docs/methods/drkd.md.
 
 Amik, Tasin, Ahmed, Elahi, Mohammed, "Dynamic Rectification Knowledge Distillation", arXiv 2201.11319
 [verified: abstract: self-teacher, rectification; third-party: the logit swap; reconstruction: the rest]::
@@ -7,9 +7,9 @@ Amik, Tasin, Ahmed, Elahi, Mohammed, "Dynamic Rectification Knowledge Distillati
     L = (1 - alpha) * CE(z, y) + alpha * tau^2 * KL(softmax(t' / tau) || softmax(z / tau))
 
 The self-teacher is an earlier state of the student, never the same forward pass (that gives a zero gradient on
-every correctly predicted sample, METHODS.md §4 pitfall; ``same_forward`` is therefore not offered):
+every correctly predicted sample, docs/methods/drkd.md, 'Pitfalls'; ``same_forward`` is therefore not offered):
 
-* ``previous_epoch`` (default, METHODS.md's default [reconstruction]): the logits the student itself produced for
+* ``previous_epoch`` (default [reconstruction], docs/methods/drkd.md): the logits the student itself produced for
   each sample during the previous epoch's training pass, recorded by sample id (the engine's batches carry dataset
   indices). No extra forward pass, as the abstract's "no additional training cost" says. The record is a
   (samples, classes) buffer, checkpointed with the method; under torchrun every rank records the logits of all
@@ -27,13 +27,12 @@ weight at 1 (CE + alpha * KD) instead of the convex (1 - alpha) * CE + alpha * K
 where the student is still far from fitting its data, the convex form slows it down by shrinking the label gradient
 (the KD-zoo setting, chosen on pilot seeds by ``benchmarks/drkd_sweep.py``, is additive, alpha 1 ramped, tau 2).
 
-For the self-teachers (all but ``pretrained``) the first ``ce_warmup_epochs`` epochs (default 1, METHODS.md's "KD
-term off in epoch 0") train with plain CE (weight 1, [reconstruction]) because there is no earlier self yet. On
-short, low-data budgets one CE epoch leaves a near-chance self-teacher whose tau-6 targets are almost uniform, and
-with alpha 0.9 that drives the student towards uniform predictions; raise ``ce_warmup_epochs`` (and lower
-``alpha``/``tau``) there. ``pretrained`` self-teachers are already trained, so they teach from the first step. The
-record, the snapshot (a registered submodule without gradients) and the epoch counter are checkpointed, so resume
-is exact.
+For the self-teachers (all but ``pretrained``) the first ``ce_warmup_epochs`` epochs (default 1, docs/methods/drkd.md)
+train with plain CE (weight 1, [reconstruction]) because there is no earlier self yet. On short, low-data budgets one CE
+epoch leaves a near-chance self-teacher whose tau-6 targets are almost uniform, and with alpha 0.9 that drives the
+student towards uniform predictions; raise ``ce_warmup_epochs`` (and lower ``alpha``/``tau``) there. ``pretrained``
+self-teachers are already trained, so they teach from the first step. The record, the snapshot (a registered submodule
+without gradients) and the epoch counter are checkpointed, so resume is exact.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Graph distillation from several self-supervised video teachers into one small student (METHODS.md §2).
+"""Graph distillation from several self-supervised video teachers into one small student (docs/methods/video_graph.md).
 
 Zhang, Peng, "Better and Faster: Knowledge Transfer from Multiple Self-supervised Learning Tasks via Graph
 Distillation for Video Classification", IJCAI-18, arXiv 1804.10069. Status: both graphs, several self-supervised
@@ -12,10 +12,11 @@ teachers and a lighter student are [verified: abstract]; EMD matching and compac
     L_rep = mean_{k<l} d(phi_kl(h_s), g_kl)                               (losses.RepresentationGraphLoss)
     L = ce_weight * CE(z_s, y) + logit_weight * L_logit + rep_weight * L_rep
 
-``d`` defaults to 1 - cos (``rep_loss: cosine``), a deviation from METHODS.md's ||.||^2 (``rep_loss: mse``): on the
-moving digits the squared distance between the unnormalised adapter output and the unit-norm pair node starts near
-11 (CE about 2) and its first steps killed the student's features (CE stayed at chance for the whole run, test top-1
-0.125), while the bounded cosine trained normally.
+``d`` defaults to 1 - cos (``rep_loss: cosine``), a deviation from the first reconstruction's ||.||^2
+(``rep_loss: mse``, see docs/methods/video_graph.md): on the moving digits the squared distance between the
+unnormalised adapter output and the unit-norm pair node starts near 11 (CE about 2) and its first steps killed the
+student's features (CE stayed at chance for the whole run, test top-1 0.125), while the bounded cosine trained
+normally.
 
 ``logits_graph`` and ``representation_graph`` switch each term off for ablations (both off: the student alone).
 The teachers are adapted to the target classes first (``method: adapt``); the adapters phi_kl are trained with the
@@ -40,8 +41,8 @@ from ssl_kd.models import BackboneModel
 
 
 class GraphDistillConfig(TrainStageConfig):
-    """``method: graph_distill``. Defaults per METHODS.md §2 [reconstruction]: tau = 1, d = 2048, weights 1; the
-    cosine representation criterion is this project's choice (see the module docstring)."""
+    """``method: graph_distill``. Defaults per docs/methods/video_graph.md [reconstruction]: tau = 1, d = 2048,
+    weights 1; the cosine representation criterion is this project's choice (see the module docstring)."""
 
     method: Literal["graph_distill"] = "graph_distill"
     student: ModelSpec
@@ -50,7 +51,7 @@ class GraphDistillConfig(TrainStageConfig):
     representation_graph: bool = Field(True, description="the representation-graph term (needs >= 2 teachers)")
     tau: float = Field(1.0, gt=0)
     logit_match: Literal["emd", "kl"] = Field(
-        "emd", description="edge criterion of the logits graph: emd (METHODS.md), or tau^2 * KL as in Hinton KD"
+        "emd", description="edge criterion of the logits graph: emd (the default), or tau^2 * KL as in Hinton KD"
     )
     teacher_weights: Literal["uniform", "pairwise_emd"] = "uniform"
     pairing: Literal["cbp", "concat"] = "cbp"

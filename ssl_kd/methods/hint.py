@@ -1,7 +1,7 @@
 """FitNets hint (feature) distillation with learned adapters, layers chosen by tap name.
 
 Romero, Ballas, Kahou, Chassang, Gatta, Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015, arXiv 1412.6550
-(not in METHODS.md; the loss follows the paper, the adapters and weights are [reconstruction])::
+(docs/methods/hint.md; the loss follows the paper, the adapters and weights are [reconstruction])::
 
     L = hint_weight * sum_pairs 0.5 * mean((r_p(v_p) - sg u_p)^2) + ce_weight * CE(z_s, y)
         + kd_weight * tau^2 * KL(softmax(z_t / tau) || softmax(z_s / tau))

@@ -1,4 +1,4 @@
-"""Hinton knowledge distillation from a frozen teacher. METHODS.md §15 [verified: loss in others' code]."""
+"""Hinton knowledge distillation from a frozen teacher. docs/methods/hinton_kd.md [verified: loss in others' code]."""
 
 from __future__ import annotations
 

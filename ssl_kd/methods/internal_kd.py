@@ -1,4 +1,4 @@
-"""Knowledge distillation from internal representations (attention maps and [CLS] states). METHODS.md §5.
+"""Knowledge distillation from internal representations (attention maps and [CLS] states). docs/methods/internal_kd.md.
 
 Aguilar, Ling, Zhang, Yao, Fan, Guo, "Knowledge Distillation from Internal Representations", AAAI-20,
 arXiv 1910.03723 [third-party: signals and algorithms; reconstruction: normalisation, layer map, stage lengths,

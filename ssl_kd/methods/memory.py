@@ -90,7 +90,7 @@ def momentum_copy(encoder: nn.Module) -> nn.Module:
 def shuffled_keys(encoder: nn.Module, images: Tensor, splits: int) -> Tensor:
     """Keys computed in ``splits`` shuffled sub-batches, returned in the original order.
 
-    A single-process stand-in for MoCo's shuffle BN (METHODS.md §11 ``shuffle_bn``, [reconstruction]): the key
+    A single-process stand-in for MoCo's shuffle BN (docs/methods/moco_v2.md, [reconstruction]): the key
     encoder's BatchNorm statistics then come from other images than the queries', so the contrastive task cannot
     be solved through batch statistics. ``splits=1`` is the plain forward pass. Under torchrun each rank shuffles
     its own batch (no cross-rank shuffle).

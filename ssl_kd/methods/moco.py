@@ -1,4 +1,4 @@
-"""MoCo v2: momentum contrast with a queue of keys. METHODS.md §11 [verified: code facebookresearch/moco]."""
+"""MoCo v2: momentum contrast with a queue of keys. docs/methods/moco_v2.md [verified: code facebookresearch/moco]."""
 
 from __future__ import annotations
 

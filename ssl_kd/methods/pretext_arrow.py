@@ -1,7 +1,7 @@
 """Arrow of time: a clip is played forwards or backwards; the model predicts which.
 
 Wei, Lim, Zisserman, Freeman, "Learning and Using the Arrow of Time", CVPR 2018; one of the self-supervised
-teachers of METHODS.md §2 [reconstruction]. Label 0 = forward, 1 = backward.
+teachers of docs/methods/video_graph.md [reconstruction]. Label 0 = forward, 1 = backward.
 """
 
 from __future__ import annotations

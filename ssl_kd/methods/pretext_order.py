@@ -1,9 +1,9 @@
 """Clip-order prediction: a clip is cut into chunks that are shuffled; the model predicts the permutation.
 
-Xu et al., "Self-supervised Spatiotemporal Learning via Video Clip Order Prediction", CVPR 2019 (``permutation``:
-one class per ordering of ``chunks`` chunks) and Misra et al., "Shuffle and Learn", ECCV 2016 (``verification``:
-in order or not); one of the self-supervised teachers of METHODS.md §2 [reconstruction]. In verification mode half
-of the clips keep their order (label 0) and the others get a random non-identity permutation (label 1).
+Xu et al., "Self-supervised Spatiotemporal Learning via Video Clip Order Prediction", CVPR 2019 (``permutation``: one
+class per ordering of ``chunks`` chunks) and Misra et al., "Shuffle and Learn", ECCV 2016 (``verification``: in order or
+not); one of the self-supervised teachers of docs/methods/video_graph.md [reconstruction]. In verification mode half of
+the clips keep their order (label 0) and the others get a random non-identity permutation (label 1).
 """
 
 from __future__ import annotations

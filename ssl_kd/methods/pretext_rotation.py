@@ -1,7 +1,7 @@
 """Rotation prediction on video: every frame of a clip is rotated by k x 90 degrees; the model predicts k.
 
 Image RotNet (Gidaris et al., ICLR 2018, arXiv 1803.07728) applied to whole clips, as 3D RotNet (Jing and Tian,
-arXiv 1811.11387) does; one of the self-supervised teachers of METHODS.md §2 [reconstruction].
+arXiv 1811.11387) does; one of the self-supervised teachers of docs/methods/video_graph.md [reconstruction].
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Playback-speed prediction: a clip is sampled at one of several frame strides; the model predicts the stride.
 
-Benaim et al., "SpeedNet: Learning the Speediness in Videos", CVPR 2020 (and Epstein et al.'s playback-rate
-tasks); one of the self-supervised teachers of METHODS.md §2 [reconstruction]. Stride ``s`` takes ``clip_frames``
-frames ``start, start + s, ...`` from a uniformly random ``start``; ``data.video.frames`` must cover the largest
-stride: ``(clip_frames - 1) * max(speeds) + 1`` frames.
+Benaim et al., "SpeedNet: Learning the Speediness in Videos", CVPR 2020 (and Epstein et al.'s playback-rate tasks); one
+of the self-supervised teachers of docs/methods/video_graph.md [reconstruction]. Stride ``s`` takes ``clip_frames``
+frames ``start, start + s, ...`` from a uniformly random ``start``; ``data.video.frames`` must cover the largest stride:
+``(clip_frames - 1) * max(speeds) + 1`` frames.
 """
 
 from __future__ import annotations

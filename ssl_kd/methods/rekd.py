@@ -1,8 +1,9 @@
 """ReKD: relation knowledge distillation from a heterogeneous teacher into a lightweight student.
 
 Zheng, Wang, Yuan, "Boosting Contrastive Learning with Relation Knowledge Distillation", AAAI-22, arXiv 2112.04174.
-METHODS.md §1. The idea (heterogeneous teacher, relations as the semantic labels of a supervised-contrastive loss)
-is [verified: abstract]; the loss below is the documented [reconstruction], and each switch is one of its variants.
+docs/methods/rekd.md. The idea (heterogeneous teacher, relations as the semantic labels of a supervised-contrastive
+loss) is [verified: abstract]; the loss below is the documented [reconstruction], and each switch is one of its
+variants.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ssl_kd.models import BackboneModel
 
 
 class ReKDConfig(SelfSupervisedConfig):
-    """``method: rekd``. Defaults follow METHODS.md §1; values marked [reconstruction] are the project's."""
+    """``method: rekd``. Defaults follow docs/methods/rekd.md; values marked [reconstruction] are the project's."""
 
     method: Literal["rekd"] = "rekd"
     student: ModelSpec

@@ -1,4 +1,4 @@
-"""ReKD's relation miner: which queue entries the teacher relates to each query (METHODS.md §1, [reconstruction]).
+"""ReKD's relation miner: which queue entries the teacher relates to each query (docs/methods/rekd.md [reconstruction]).
 
 Pure tensor functions, all without gradient and without host syncs.
 """

@@ -1,4 +1,7 @@
-"""SEED: self-supervised distillation by similarity distributions. METHODS.md §13 [verified: code jacobswan1/SEED]."""
+"""SEED: self-supervised distillation by similarity distributions.
+
+docs/methods/seed.md [verified: code jacobswan1/SEED].
+"""
 
 from __future__ import annotations
 

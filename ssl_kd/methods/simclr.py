@@ -1,4 +1,4 @@
-"""SimCLR: in-batch contrast of two views with NT-Xent. METHODS.md §12 [reconstruction of the formula]."""
+"""SimCLR: in-batch contrast of two views with NT-Xent. docs/methods/simclr.md [reconstruction of the formula]."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class SimCLR(SelfSupervisedMethod):
 
     Under torchrun the projections of all ranks are gathered *with* their gradients and every local view is
     contrasted against the global batch; with DDP's gradient averaging this reproduces the single-process gradient
-    of the global batch exactly (tests/methods/test_distributed_ssl.py).
+    of the global batch exactly (tests/engine/test_distributed.py).
     """
 
     config_class = SimCLRConfig

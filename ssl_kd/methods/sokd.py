@@ -1,4 +1,4 @@
-"""SOKD: semi-online knowledge distillation with a knowledge bridge module (KBM). METHODS.md §3.
+"""SOKD: semi-online knowledge distillation with a knowledge bridge module (KBM). docs/methods/sokd.md.
 
 Liu, Liu, Huang, "Semi-Online Knowledge Distillation", BMVC 2021, arXiv 2111.11747. Losses and stop-gradients are
 [verified: code swlzq/Semi-Online-KD trainer/sokd.py] (see :class:`~ssl_kd.losses.SemiOnlineKDLoss`)::

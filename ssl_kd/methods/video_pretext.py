@@ -1,4 +1,4 @@
-"""Shared machinery of the self-supervised video pretext teachers (METHODS.md §2 [reconstruction]).
+"""Shared machinery of the self-supervised video pretext teachers (docs/methods/video_graph.md [reconstruction]).
 
 A pretext method never sees the dataset's labels (``uses_labels = False``): each batch of decoded videos
 ``(B, F, C, H, W)`` is turned into model clips ``(B, T, C, H, W)`` and pretext labels by the task's

@@ -4,7 +4,7 @@ Blocks: ``embed`` (patchify conv + [CLS] token + learned positions, output (B, T
 then ``block1`` .. ``blockL`` (pre-norm transformer layers, (B, T, D) -> (B, T, D)). Pool: final LayerNorm, then
 the [CLS] token, so features are ``dim``-d. Every block name is a tap, so hint/feature methods work as for CNNs.
 
-Attention maps for internal-representation distillation (METHODS.md §5) come from
+Attention maps for internal-representation distillation (docs/methods/internal_kd.md) come from
 :meth:`VisionTransformer.forward_attention`: per layer, the pre-softmax, pre-dropout attention *scores*
 (B, H, T, T) (the probabilities are their softmax over the last axis) and the [CLS] hidden state (B, D) after the
 layer. Any model offering the same method can be distilled by ``internal_kd``.

@@ -1,8 +1,8 @@
 """What the report computes from cached features: probe predictions, a confusion matrix and a 2-D embedding.
 
-The probe is the full-label linear probe of METHODS.md §17 (weight decay chosen on a split of train, never on test),
-refitted here to get per-sample test predictions. The embedding is t-SNE (scikit-learn) of the test features after
-a PCA to at most 50 dimensions, 500 iterations.
+The probe is the full-label linear probe of docs/methods/probes.md (weight decay chosen on a split of train, never on
+test), refitted here to get per-sample test predictions. The embedding is t-SNE (scikit-learn) of the test features
+after a PCA to at most 50 dimensions, 500 iterations.
 """
 
 from __future__ import annotations

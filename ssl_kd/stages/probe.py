@@ -1,8 +1,8 @@
 """The ``probe`` stage kind: linear probes (full-label and low-shot) and kNN on frozen, cached features.
 
 Features of the train and test splits are extracted once, unaugmented, and cached in ``features/`` as
-``<tap>_<split>.npz``; every probe then runs on the cache (METHODS.md §17). Hyper-parameters are chosen on a split
-of the training data, never on test. With ``raw_pixels: true`` the same protocol runs on the normalised pixels as
+``<tap>_<split>.npz``; every probe then runs on the cache (docs/methods/probes.md). Hyper-parameters are chosen on a
+split of the training data, never on test. With ``raw_pixels: true`` the same protocol runs on the normalised pixels as
 a floor: on digits, full-label probes saturate near 0.98 even for random features, so the low-shot probes are the
 figures that tell representations apart.
 
@@ -31,7 +31,7 @@ RAW_PIXELS = "raw_pixels"
 
 
 class ProbeStageConfig(StageConfig):
-    """``kind: probe``: evaluate a frozen model's features. Defaults follow the digits presets of METHODS.md §17."""
+    """``kind: probe``: evaluate a frozen model's features. Defaults: the digits presets of docs/methods/probes.md."""
 
     kind: Literal["probe"] = "probe"
     model: ModelSpec = Field(description="the model to probe, normally {from: STAGE}")

@@ -1,4 +1,4 @@
-"""Golden-value and backend-agreement tests for the weighted cosine kNN (METHODS.md §17)."""
+"""Golden-value and backend-agreement tests for the weighted cosine kNN (docs/methods/probes.md)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ pixel noise, std in 0..1 units), ``distractors`` (extra dimmer digits drifting i
 
 Files are real H.264 ``.mp4`` (PyAV, libx264, yuv420p) in the UCF101 layout: ``<root>/<Class>/v_<Class>_gXX_cYY.mp4``
 plus ``classInd.txt``, ``trainlist01.txt`` and ``testlist01.txt``; ``meta.json`` records the generator settings and
-the training-set pixel mean and std. Everything is a function of ``seed`` [reconstruction, METHODS.md §2].
+the training-set pixel mean and std. Everything is a function of ``seed`` [reconstruction, docs/methods/video_graph.md].
 """
 
 from __future__ import annotations
