@@ -1,5 +1,10 @@
-"""Knowledge-graph building blocks: triples, KGE models, negative sampling (docs/methods/kge.md)."""
+"""The link-prediction domain: knowledge-graph triples, KGE models, negatives, DualDE and KEnS.
 
+Importing the package registers the domain, its datasets (``nations``, ``kinships``, ``umls``, ``kg_triples``), its
+models (``transe``, ``rotate``, ``complex``) and its methods (``kge``, ``dualde``). See docs/methods/kge.md.
+"""
+
+from ssl_kd.kg import domain, methods  # noqa: F401  (registration)
 from ssl_kd.kg.models import KGE_MODELS, ComplEx, KGEModel, RotatE, TransE, build_kge
 from ssl_kd.kg.negatives import corrupt, corrupted_triples
 from ssl_kd.kg.triples import (

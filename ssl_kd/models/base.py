@@ -122,6 +122,14 @@ def build_model(arch: str, num_classes: int, options: Mapping[str, Any] | None =
     return model
 
 
+def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a saved model from its ``spec()``: a backbone's spec names its ``num_classes``; other domains' models
+    (e.g. KG embeddings) are registered classes built from their ``options`` alone."""
+    if "num_classes" in spec:
+        return build_model(**spec)
+    return MODELS.get(spec["arch"])(**spec["options"])
+
+
 def _resolve_options(
     arch: str, builder: Callable[..., BackboneModel], num_classes: int, options: dict[str, Any]
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from ssl_kd.config.schema import ModelSpec, StageConfig
 from ssl_kd.engine.checkpoint import load_checkpoint
 from ssl_kd.errors import ConfigError, SslKdError
 from ssl_kd.models import BackboneModel, build_model
+from ssl_kd.models.base import build_from_spec
 from ssl_kd.registry import STAGES
 
 MODEL_FILE = "model.pt"
@@ -54,7 +55,7 @@ def load_stage_model(stage_dir: Path) -> BackboneModel:
     if not path.is_file():
         raise SslKdError(f"{stage_dir} has no {MODEL_FILE}: run that stage first")
     saved = load_checkpoint(path)
-    model = build_model(**saved["spec"])
+    model = build_from_spec(saved["spec"])
     model.load_state_dict(saved["state_dict"])
     return model
 
