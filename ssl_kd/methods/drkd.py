@@ -46,11 +46,11 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from ssl_kd.blocks.epoch_counter import EpochCounter
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.engine.distributed import all_gather_cat
 from ssl_kd.losses import RectifiedKDLoss
 from ssl_kd.methods.base import Method, MethodEnv, register_method
-from ssl_kd.methods.epoch_counter import EpochCounter
 from ssl_kd.models import BackboneModel
 
 

@@ -31,11 +31,11 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from ssl_kd.blocks.compact_bilinear import CompactBilinearPooling, ConcatPairing
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import LogitsGraphLoss, RepresentationGraphLoss
 from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
-from ssl_kd.methods.compact_bilinear import CompactBilinearPooling, ConcatPairing
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 

@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, Strict, TrainStageConfig
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses import HintLoss, SoftTargetKL
 from ssl_kd.methods.base import Method, MethodEnv, register_method
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from ssl_kd.blocks.teacher_outputs import TeacherCache, frozen_forward
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import SoftTargetKL
 from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
-from ssl_kd.methods.teacher_outputs import TeacherCache, frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -48,7 +48,7 @@ class HintonKD(Method):
     Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv 1503.02531. The teacher is frozen
     in eval mode and runs under inference mode; with ``weighting: convex`` the weights are (1 - alpha, alpha).
     With ``teacher_cache: true`` its logits are computed once per training sample and read back afterwards
-    (:class:`~ssl_kd.methods.teacher_outputs.TeacherCache`). On partly labelled data (``data.labelled_per_class``)
+    (:class:`~ssl_kd.blocks.teacher_outputs.TeacherCache`). On partly labelled data (``data.labelled_per_class``)
     CE covers the labelled samples and KD every sample (the unlabelled ones form Hinton's transfer set).
     """
 

@@ -30,12 +30,12 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
+from ssl_kd.blocks.epoch_counter import EpochCounter
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses import AttentionKL, CLSCosineLoss, SoftTargetKL
 from ssl_kd.methods.base import Method, MethodEnv, register_method
-from ssl_kd.methods.epoch_counter import EpochCounter
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 

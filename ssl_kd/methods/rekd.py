@@ -14,13 +14,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ssl_kd.blocks.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
+from ssl_kd.blocks.relation_miner import kmeans, prototype_ema, prototype_positives, topk_positives
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.losses import InfoNCE, MultiPositiveContrast, RelationKL
 from ssl_kd.methods.base import MethodEnv, register_method
-from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
-from ssl_kd.methods.relation_miner import kmeans, prototype_ema, prototype_positives, topk_positives
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
+from ssl_kd.blocks.memory import KeyQueue, ProjectedEncoder
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.data.views import view_transform
 from ssl_kd.losses import SimilarityDistillation
 from ssl_kd.methods.base import MethodEnv, register_method
-from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
