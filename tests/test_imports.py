@@ -22,13 +22,17 @@ def loaded_after(code: str, watched: list[str]) -> list[str]:
     ("code", "forbidden"),
     [
         (
+            "import ssl_kd.losses",
+            ["ssl_kd.data", "ssl_kd.methods", "ssl_kd.engine", "decord", "av", "pytorchvideo"],
+        ),
+        (
             "import pkgutil, importlib, ssl_kd.blocks\n"
             "for info in pkgutil.iter_modules(ssl_kd.blocks.__path__):\n"
             "    importlib.import_module(f'ssl_kd.blocks.{info.name}')",
             ["ssl_kd.methods", "ssl_kd.stages", "ssl_kd.engine.trainer"],
         ),
     ],
-    ids=["blocks"],
+    ids=["losses", "blocks"],
 )
 def test_leaf_package_imports_stay_light(code: str, forbidden: list[str]) -> None:
     assert loaded_after(code, forbidden) == []

@@ -8,10 +8,8 @@ from typing import Any, Protocol
 
 import torch
 
+from ssl_kd.losses.labelled_ce import UNLABELLED as UNLABELLED  # re-exported; owned by the loss it is ignored by
 from ssl_kd.registry import DATASETS
-
-UNLABELLED = -100
-"""Label of a training sample whose label is withheld (``data.labelled_per_class``); PyTorch's ignore_index."""
 
 
 class ImageSource(Protocol):
