@@ -122,8 +122,7 @@ class GraphDistill(Method):
         """Mean over teacher pairs (k, m) of d(phi_km(h_s), pair(f_k, f_m)); pair targets without gradient."""
         losses = []
         for pairing, adapter, (k, m) in zip(self.pairings, self.adapters, self.pairs, strict=True):
-            with torch.no_grad():
-                target = pairing(outputs[k]["features"], outputs[m]["features"])
+            target = frozen_forward(pairing, outputs[k]["features"], outputs[m]["features"])
             losses.append(self.rep_loss(adapter(student_features)[None], target[None]))
         return torch.stack(losses).mean()
 
