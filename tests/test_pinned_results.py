@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 
 import pytest
+from test_video_pipeline import tiny_video_pipeline
 
 from ssl_kd.config import load_pipeline
 from ssl_kd.scheduler import Scheduler
 
 from conftest import REPO, write_pipeline
-from test_video_pipeline import tiny_video_pipeline
 
 PINNED = REPO / "tests" / "fixtures" / "pinned_metrics.json"
 PINNED_KEYS = ("test_top1", "train_loss", "steps", "linear_top1", "knn_top1", "linear_top1_1shot")
@@ -40,15 +40,24 @@ IMAGE_PIPELINE = {
         {"name": "dml", "method": "dml", "peers": [STUDENT, STUDENT], "update": "alternating"},
         {"name": "sokd", "method": "sokd", "student": STUDENT, "teacher": TEACHER},
         {"name": "drkd", "method": "drkd", "student": STUDENT, "teacher": "previous_epoch"},
-        {"name": "hint", "method": "hint", "student": STUDENT, "teacher": TEACHER,
-         "pairs": [{"student": "conv2", "teacher": "layer2"}]},
+        {
+            "name": "hint",
+            "method": "hint",
+            "student": STUDENT,
+            "teacher": TEACHER,
+            "pairs": [{"student": "conv2", "teacher": "layer2"}],
+        },
         {"name": "moco", "method": "moco_v2", "model": STUDENT},
         {"name": "simclr", "method": "simclr", "model": STUDENT},
         {"name": "seed", "method": "seed", "student": STUDENT, "teacher": {"from": "moco"}},
         {"name": "rekd", "method": "rekd", "student": STUDENT, "teacher": {"from": "moco"}, "teacher_mode": "offline"},
         {"name": "vit_teacher", "method": "supervised", "model": {"arch": "vit", "options": {"depth": 2}}},
-        {"name": "vit_internal", "method": "internal_kd", "student": {"arch": "vit", "options": {"depth": 1}},
-         "teacher": {"from": "vit_teacher"}},
+        {
+            "name": "vit_internal",
+            "method": "internal_kd",
+            "student": {"arch": "vit", "options": {"depth": 1}},
+            "teacher": {"from": "vit_teacher"},
+        },
         {"name": "probe", "kind": "probe", "model": {"from": "hinton"}, "shots": [1], "draws": 2, "raw_pixels": False},
     ],
 }
