@@ -22,25 +22,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from torch import Tensor
-
-from ssl_kd.errors import ConfigError, DataError, SslKdError
-from ssl_kd.evaluation.features import load_features
-from ssl_kd.evaluation.shards import load_shards
-
-
-@dataclass
-class FeatureSplits:
-    """Train and test features and labels read from two feature files."""
-
-    train_x: Tensor
-    train_y: Tensor
-    test_x: Tensor
-    test_y: Tensor
-    num_classes: int
+from ssl_kd.errors import ConfigError, SslKdError
+from ssl_kd.evaluation.feature_splits import FeatureSplits, load_feature_splits
 
 
 def add_io_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,37 +42,9 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the metrics to this JSON file")
 
 
-def load_splits(train: Path, test: Path, num_classes: int | None) -> FeatureSplits:
-    """Load both feature files and check that they fit together.
-
-    Raises:
-        DataError: A file is missing or unusable, or the feature dimensions differ.
-        ConfigError: ``num_classes`` is smaller than the labels require.
-    """
-    train_x, train_y = load_features(train)
-    test_x, test_y = load_features(test)
-    return _check_splits(train_x, train_y, test_x, test_y, num_classes, f"{train}, {test}")
-
-
-def _check_splits(
-    train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int | None, where: str
-) -> FeatureSplits:
-    """Check that train and test features fit together and bundle them.
-
-    Raises:
-        DataError: The feature dimensions differ.
-        ConfigError: ``num_classes`` is smaller than the labels require.
-    """
-    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
-        raise DataError(f"feature shapes do not match in {where}: {tuple(train_x.shape)}, {tuple(test_x.shape)}")
-    needed = int(max(train_y.max(), test_y.max())) + 1
-    if num_classes is not None and num_classes < needed:
-        raise ConfigError(f"--num-classes {num_classes} is too small: the labels need {needed}")
-    return FeatureSplits(train_x, train_y, test_x, test_y, num_classes or needed)
-
-
-def load_feature_splits(args: argparse.Namespace) -> FeatureSplits:
-    """Train and test features from the one source given on the command line.
+def splits_from_args(args: argparse.Namespace) -> FeatureSplits:
+    """Train and test features from the one source given on the command line
+    (:func:`ssl_kd.evaluation.feature_splits.load_feature_splits`).
 
     Raises:
         ConfigError: None or several of ``--train/--test``, ``--features`` and ``--checkpoint`` were given.
@@ -99,24 +56,17 @@ def load_feature_splits(args: argparse.Namespace) -> FeatureSplits:
             "give exactly one feature source: --train X.npz --test Y.npz, --features DIR or --checkpoint "
             f"STAGE_DIR (got: {', '.join(given) or 'none'})"
         )
-    if args.features:
-        (train_x, train_y, _), (test_x, test_y, _) = (
-            load_shards(args.features, s, args.layer) for s in ("train", "test")
-        )
-        return _check_splits(train_x, train_y, test_x, test_y, args.num_classes, str(args.features))
-    if args.checkpoint:
-        return _checkpoint_splits(args)
-    return load_splits(args.train, args.test, args.num_classes)
-
-
-def _checkpoint_splits(args: argparse.Namespace) -> FeatureSplits:
-    from ssl_kd.evaluation.extract import stage_data, stage_features
-    from ssl_kd.export import load_stage
-
-    data = stage_data(load_stage(args.checkpoint), args.data, args.data_root)
-    features, num_classes = stage_features(args.checkpoint, data, args.layer, args.pool_size)
-    (train_x, train_y), (test_x, test_y) = features["train"], features["test"]
-    return _check_splits(train_x, train_y, test_x, test_y, args.num_classes or num_classes, str(args.checkpoint))
+    return load_feature_splits(
+        args.train,
+        args.test,
+        shards=args.features,
+        stage_dir=args.checkpoint,
+        layer=args.layer,
+        pool_size=args.pool_size,
+        data=args.data,
+        data_root=args.data_root,
+        num_classes=args.num_classes,
+    )
 
 
 def report(metrics: dict[str, float], json_path: Path | None) -> None:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eval import add_io_arguments, load_feature_splits, report, run
+from eval import add_io_arguments, report, run, splits_from_args
 from ssl_kd.evaluation.knn import BACKENDS
 from ssl_kd.evaluation.protocol import ProbeProtocol, knn_metrics
 
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, run kNN and report top-1."""
     args = build_parser().parse_args(argv)
     protocol = ProbeProtocol(knn_k=args.k, knn_temperature=args.temperature, knn_backend=args.backend)
-    data = load_feature_splits(args)
+    data = splits_from_args(args)
     metrics = knn_metrics(data.train_x, data.train_y, data.test_x, data.test_y, data.num_classes, protocol)
     report(metrics, args.json)
 

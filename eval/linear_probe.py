@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eval import add_io_arguments, load_feature_splits, report, run
+from eval import add_io_arguments, report, run, splits_from_args
 from ssl_kd.evaluation.linear_probe import DEFAULT_GRID
 from ssl_kd.evaluation.protocol import ProbeProtocol, linear_metrics
 
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, run the probes and report the metrics."""
     args = build_parser().parse_args(argv)
     protocol = ProbeProtocol(shots=args.shots, draws=args.draws, weight_decay_grid=args.grid, seed=args.seed)
-    data = load_feature_splits(args)
+    data = splits_from_args(args)
     metrics = linear_metrics(data.train_x, data.train_y, data.test_x, data.test_y, data.num_classes, protocol)
     report(metrics, args.json)
 

@@ -22,8 +22,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from eval import FeatureSplits, add_io_arguments, load_feature_splits, report, run
+from eval import add_io_arguments, report, run, splits_from_args
 from ssl_kd.errors import SslKdError
+from ssl_kd.evaluation.feature_splits import FeatureSplits
 from ssl_kd.evaluation.linear_probe import DEFAULT_GRID, best_weight_decay, linear_probe, stratified_split
 
 VAL_FRACTION = 0.2
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, fit the sklearn probe (and the torch probe with ``--compare``) and report."""
     args = build_parser().parse_args(argv)
-    data = load_feature_splits(args)
+    data = splits_from_args(args)
     metrics = sklearn_metrics(data, args.grid, args.seed)
     if args.compare:
         probe = linear_probe(

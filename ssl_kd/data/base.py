@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ssl_kd.losses.labelled_ce import UNLABELLED as UNLABELLED  # re-exported; owned by the loss it is ignored by
 from ssl_kd.registry import DatasetEntry, register_dataset
 
 __all__ = [
@@ -19,9 +20,6 @@ __all__ = [
     "channel_stats",
     "register_dataset",
 ]
-
-UNLABELLED = -100
-"""Label of a training sample whose label is withheld (``data.labelled_per_class``); PyTorch's ignore_index."""
 
 
 class ImageSource(Protocol):

@@ -54,6 +54,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def save_model(path: Path, model: torch.nn.Module, spec: dict[str, Any], **meta: Any) -> None:
-    """Save a model's weights with the spec needed to rebuild it (``build_model(**spec)``)."""
+    """Save a model's weights with the spec needed to rebuild it (``build_model(**spec)``); read back by
+    :func:`ssl_kd.models.saved.load_saved_model`."""
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
     atomic_save({"spec": spec, "state_dict": state, "meta": meta}, path)

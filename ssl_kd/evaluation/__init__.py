@@ -4,6 +4,7 @@ The full-label probe function lives at ``ssl_kd.evaluation.linear_probe.linear_p
 here, so that ``ssl_kd.evaluation.linear_probe`` stays the module.
 """
 
+from ssl_kd.evaluation.feature_splits import FeatureSplits, load_feature_splits
 from ssl_kd.evaluation.features import extract_features, load_features, save_features
 from ssl_kd.evaluation.knn import knn_neighbors, knn_predict, knn_top1
 from ssl_kd.evaluation.linear_probe import (
@@ -18,6 +19,7 @@ from ssl_kd.evaluation.protocol import ProbeProtocol, evaluate_features
 
 __all__ = [
     "DEFAULT_GRID",
+    "FeatureSplits",
     "LinearProbe",
     "ProbeProtocol",
     "ProbeResult",
@@ -27,6 +29,7 @@ __all__ = [
     "knn_neighbors",
     "knn_predict",
     "knn_top1",
+    "load_feature_splits",
     "load_features",
     "low_shot_probe",
     "sample_k_per_class",

@@ -19,7 +19,8 @@ import torch
 
 import ssl_kd
 from ssl_kd.export.base import INPUT_NAME, OUTPUT_NAME, FeatureExtractor
-from ssl_kd.export.source import MODEL_FILE, StageModel
+from ssl_kd.export.source import StageModel
+from ssl_kd.models.saved import MODEL_FILE
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1

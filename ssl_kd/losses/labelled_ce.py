@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ssl_kd.data.base import UNLABELLED
+UNLABELLED = -100
+"""Label of a training sample whose label is withheld (``data.labelled_per_class``); the loss's ignore index
+(PyTorch's default ``ignore_index``). Defined here, the loss being its user, so that the losses import no data code;
+``ssl_kd.data.base`` re-exports it."""
 
 
 class LabelledCrossEntropy(nn.Module):
-    """Mean cross-entropy over the samples whose label is not :data:`~ssl_kd.data.base.UNLABELLED`::
+    """Mean cross-entropy over the samples whose label is not :data:`UNLABELLED`::
 
         L = sum_{i : y_i labelled} CE(z_i, y_i) / max(1, #labelled)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_kd.losses.soft_target import SoftTargetKL
@@ -25,6 +24,7 @@ class MutualLearningLoss(nn.Module):
         tau: softmax temperature, > 0 (default 1, docs/methods/dml.md).
         ce_weight: weight of each peer's cross-entropy.
         kd_weight: weight of each peer's mean KL to the others.
+        ce: the cross-entropy CE (default ``nn.CrossEntropyLoss()``; methods pass ``label_loss(cfg)``).
 
     Examples:
         >>> terms = MutualLearningLoss(tau=1.0)([logits_a, logits_b], labels)
@@ -32,9 +32,12 @@ class MutualLearningLoss(nn.Module):
         ['ce_0', 'ce_1', 'kd_0', 'kd_1']
     """
 
-    def __init__(self, tau: float = 1.0, ce_weight: float = 1.0, kd_weight: float = 1.0) -> None:
+    def __init__(
+        self, tau: float = 1.0, ce_weight: float = 1.0, kd_weight: float = 1.0, ce: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.soft_target = SoftTargetKL(tau)
+        self.ce = nn.CrossEntropyLoss() if ce is None else ce
         self.ce_weight = ce_weight
         self.kd_weight = kd_weight
 
@@ -64,6 +67,6 @@ class MutualLearningLoss(nn.Module):
         """
         kl = [self.soft_target(logits_k, t.detach()) for index, t in enumerate(targets) if index != k]
         return {
-            f"ce_{k}": self.ce_weight * F.cross_entropy(logits_k, labels),
+            f"ce_{k}": self.ce_weight * self.ce(logits_k, labels),
             f"kd_{k}": self.kd_weight * sum(kl) / len(kl),
         }

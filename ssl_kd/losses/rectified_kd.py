@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_kd.losses.soft_target import SoftTargetKL
@@ -52,6 +51,7 @@ class RectifiedKDLoss(nn.Module):
         tau: softmax temperature, > 0 (default 6 [reconstruction]).
         rectify: ``swap`` or ``none``.
         weighting: ``convex`` (default) or ``additive``.
+        ce: the cross-entropy CE (default ``nn.CrossEntropyLoss()``; methods pass ``label_loss(cfg)``).
 
     Examples:
         >>> terms = RectifiedKDLoss(alpha=0.9, tau=6.0)(student_logits, snapshot_logits, labels)
@@ -60,7 +60,12 @@ class RectifiedKDLoss(nn.Module):
     """
 
     def __init__(
-        self, alpha: float = 0.9, tau: float = 6.0, rectify: Rectify = "swap", weighting: Weighting = "convex"
+        self,
+        alpha: float = 0.9,
+        tau: float = 6.0,
+        rectify: Rectify = "swap",
+        weighting: Weighting = "convex",
+        ce: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
@@ -73,6 +78,7 @@ class RectifiedKDLoss(nn.Module):
         self.rectify = rectify
         self.weighting = weighting
         self.soft_target = SoftTargetKL(tau)
+        self.ce = nn.CrossEntropyLoss() if ce is None else ce
 
     def forward(
         self, student: Tensor, teacher: Tensor, labels: Tensor, alpha: float | None = None
@@ -91,6 +97,6 @@ class RectifiedKDLoss(nn.Module):
             target = rectify_logits(target, labels)
         ce_weight = 1.0 - alpha if self.weighting == "convex" else 1.0
         return {
-            "ce": ce_weight * F.cross_entropy(student, labels),
+            "ce": ce_weight * self.ce(student, labels),
             "kd": alpha * self.soft_target(student, target),
         }

@@ -19,7 +19,7 @@ class RepresentationGraphLoss(nn.Module):
     (abstract): a representation graph distils features from pairwise ensembled teacher representations and handles
     their heterogeneity. Third-party (review): compact bilinear pooling builds the pair representations g_kl.
     Reconstruction: the formula; phi_kl are learned linear adapters of the student features h_s (owned by the method,
-    like the pairing, see ``ssl_kd.methods.compact_bilinear``).
+    like the pairing, see ``ssl_kd.blocks.compact_bilinear``).
 
     ``d`` is ``mse``: ||a - b||^2 (squared L2 distance summed over features), or ``cosine``: 1 - cos(a, b).
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_kd.losses.soft_target import SoftTargetKL
@@ -24,6 +23,7 @@ class SemiOnlineKDLoss(nn.Module):
         tau: softmax temperature (4 in configs/sokd.yaml).
         kbm_ce, kbm_kd_teacher, kbm_kd_student: a_ce, a_t, a_s (official ``auxiliary_lambda_*``, all 1).
         student_ce, student_kd: l_ce, l_kd (official ``lambda_ce``, ``lambda_kd``, both 1).
+        ce: the cross-entropy CE (default ``nn.CrossEntropyLoss()``; methods pass ``label_loss(cfg)``).
 
     Examples:
         >>> terms = SemiOnlineKDLoss(tau=4.0)(student_logits, kbm_logits, teacher_logits, labels)
@@ -38,9 +38,11 @@ class SemiOnlineKDLoss(nn.Module):
         kbm_kd_student: float = 1.0,
         student_ce: float = 1.0,
         student_kd: float = 1.0,
+        ce: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.soft_target = SoftTargetKL(tau)
+        self.ce = nn.CrossEntropyLoss() if ce is None else ce
         self.weights = {
             "kbm_ce": kbm_ce,
             "kbm_kd_teacher": kbm_kd_teacher,
@@ -62,10 +64,10 @@ class SemiOnlineKDLoss(nn.Module):
             ``kbm_ce``, ``kbm_kd_teacher``, ``kbm_kd_student``, ``student_ce``, ``student_kd``.
         """
         raw = {
-            "kbm_ce": F.cross_entropy(kbm, labels),
+            "kbm_ce": self.ce(kbm, labels),
             "kbm_kd_teacher": self.soft_target(kbm, teacher.detach()),
             "kbm_kd_student": self.soft_target(kbm, student.detach()),
-            "student_ce": F.cross_entropy(student, labels),
+            "student_ce": self.ce(student, labels),
             "student_kd": self.soft_target(student, kbm.detach()),
         }
         return {name: self.weights[name] * value for name, value in raw.items()}

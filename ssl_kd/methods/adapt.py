@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
-from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
 from ssl_kd.models import BackboneModel
 
 
@@ -43,6 +42,7 @@ class Adapt(Method):
     def __init__(self, cfg: AdaptConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.model = replace_head(env.load_model(cfg.model, None), env.facts.num_classes)
+        self.ce = label_loss(cfg)
         if cfg.mode == "linear":
             self.model.blocks.requires_grad_(False)
             self.model.pool.requires_grad_(False)
@@ -55,7 +55,7 @@ class Adapt(Method):
         return self
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        return {"ce": F.cross_entropy(self.model(images), labels)}
+        return {"ce": self.ce(self.model(images), labels)}
 
     def output_model(self) -> BackboneModel:
         return self.model

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import MutualLearningLoss
-from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
 from ssl_kd.models import BackboneModel
 
 
@@ -52,7 +52,7 @@ class DML(Method):
     def __init__(self, cfg: DMLConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.peers = nn.ModuleList(env.load_model(spec, env.facts.num_classes) for spec in cfg.peers)
-        self.loss = MutualLearningLoss(cfg.tau, cfg.ce_weight, cfg.kd_weight)
+        self.loss = MutualLearningLoss(cfg.tau, cfg.ce_weight, cfg.kd_weight, label_loss(cfg))
         if cfg.update == "alternating":
             self.update_phases = len(self.peers)
             self.find_unused_parameters = True  # each phase moves one peer
@@ -64,11 +64,10 @@ class DML(Method):
     def phase_step(self, phase: int, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         if self.cfg.update == "joint":
             return self.training_step(images, labels)
-        with torch.no_grad():
-            if phase == 0:  # peers 1.. have not moved yet in this batch
-                self._targets = [images.new_empty(0)] + [peer(images) for peer in self.peers[1:]]
-            else:  # the peer stepped in the previous phase teaches with its new weights
-                self._targets[phase - 1] = self.peers[phase - 1](images)
+        if phase == 0:  # peers 1.. have not moved yet in this batch
+            self._targets = [images.new_empty(0)] + [frozen_forward(peer, images) for peer in self.peers[1:]]
+        else:  # the peer stepped in the previous phase teaches with its new weights
+            self._targets[phase - 1] = frozen_forward(self.peers[phase - 1], images)
         terms = self.loss.peer_terms(phase, self.peers[phase](images), self._targets, labels)
         if phase == len(self.peers) - 1:
             self._targets = []

@@ -37,19 +37,18 @@ without gradients) and the epoch counter are checkpointed, so resume is exact.
 
 from __future__ import annotations
 
-import copy
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from ssl_kd.blocks.epoch_counter import EpochCounter
+from ssl_kd.blocks.teacher_outputs import frozen_copy, frozen_forward
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.engine.distributed import all_gather_cat
 from ssl_kd.losses import RectifiedKDLoss
-from ssl_kd.methods.base import Method, MethodEnv, register_method
-from ssl_kd.methods.epoch_counter import EpochCounter
+from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
 from ssl_kd.models import BackboneModel
 
 
@@ -94,11 +93,12 @@ class DRKD(Method):
             self.snapshot = env.load_model(cfg.pretrained, env.facts.num_classes)
             self.freeze("snapshot")
         elif cfg.teacher in ("snapshot", "ema"):
-            self.snapshot = copy.deepcopy(self.student).requires_grad_(False).eval()
+            self.snapshot = frozen_copy(self.student)
         else:
             self.register_buffer("recorded", torch.zeros(env.num_train_samples, env.facts.num_classes))
         self.epochs = EpochCounter()
-        self.loss = RectifiedKDLoss(cfg.alpha, cfg.tau, cfg.rectify, cfg.weighting)
+        self.ce = label_loss(cfg)
+        self.loss = RectifiedKDLoss(cfg.alpha, cfg.tau, cfg.rectify, cfg.weighting, self.ce)
 
     def train(self, mode: bool = True) -> DRKD:
         super().train(mode)
@@ -111,9 +111,8 @@ class DRKD(Method):
         if self.cfg.teacher == "previous_epoch":
             return self._recorded_step(logits, labels)
         if self.cfg.teacher != "pretrained" and self.epochs.value < self.cfg.ce_warmup_epochs:
-            return {"ce": F.cross_entropy(logits, labels)}
-        with torch.no_grad():
-            teacher_logits = self.snapshot(images)
+            return {"ce": self.ce(logits, labels)}
+        teacher_logits = frozen_forward(self.snapshot, images)
         return self.loss(logits, teacher_logits, labels, self._alpha())
 
     def _alpha(self) -> float:
@@ -131,7 +130,7 @@ class DRKD(Method):
         if warm:
             terms = self.loss(logits, self.recorded[ids], labels, self._alpha())
         else:
-            terms = {"ce": F.cross_entropy(logits, labels)}
+            terms = {"ce": self.ce(logits, labels)}
         self.recorded.index_copy_(0, all_gather_cat(ids), all_gather_cat(logits.detach().float()))
         return terms
 

@@ -32,11 +32,11 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from ssl_kd.blocks.compact_bilinear import CompactBilinearPooling, ConcatPairing
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import LogitsGraphLoss, RepresentationGraphLoss
 from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
-from ssl_kd.methods.compact_bilinear import CompactBilinearPooling, ConcatPairing
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -123,8 +123,7 @@ class GraphDistill(Method):
         """Mean over teacher pairs (k, m) of d(phi_km(h_s), pair(f_k, f_m)); pair targets without gradient."""
         losses = []
         for pairing, adapter, (k, m) in zip(self.pairings, self.adapters, self.pairs, strict=True):
-            with torch.no_grad():
-                target = pairing(outputs[k]["features"], outputs[m]["features"])
+            target = frozen_forward(pairing, outputs[k]["features"], outputs[m]["features"])
             losses.append(self.rep_loss(adapter(student_features)[None], target[None]))
         return torch.stack(losses).mean()
 

@@ -27,8 +27,8 @@ from torch import Tensor, nn
 from ssl_kd.config.schema import ModelSpec, Strict, TrainStageConfig
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses import HintLoss, SoftTargetKL
-from ssl_kd.methods.base import Method, MethodEnv, register_method
-from ssl_kd.methods.teacher_outputs import frozen_forward
+from ssl_kd.methods.base import MethodEnv, label_loss, register_method
+from ssl_kd.methods.distillation import DistillationMethod
 from ssl_kd.models import BackboneModel
 
 
@@ -91,7 +91,7 @@ def tap_shapes(model: BackboneModel, names: list[str], image_size: int, where: s
 
 
 @register_method("hint")
-class Hint(Method):
+class Hint(DistillationMethod):
     """Student regresses frozen-teacher taps through learned adapters; outputs the student."""
 
     config_class = HintConfig
@@ -100,8 +100,7 @@ class Hint(Method):
     def __init__(self, cfg: HintConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.student = env.load_model(cfg.student, env.facts.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
-        self.freeze("teacher")
+        self.load_teacher(cfg.teacher, env.facts.num_classes)
         size = cfg.data.image_size
         self.student_taps = [pair.student for pair in cfg.pairs]
         self.teacher_taps = [pair.teacher for pair in cfg.pairs]
@@ -110,10 +109,11 @@ class Hint(Method):
         self.adapters = nn.ModuleList(HintAdapter(s, t) for s, t in zip(sources, targets, strict=True))
         self.hint = HintLoss()
         self.soft_target = SoftTargetKL(cfg.tau)
+        self.ce = label_loss(cfg)
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         outputs = ["logits"] if self.cfg.ce_weight or self.cfg.kd_weight else []
-        teacher = frozen_forward(self.teacher.forward_taps, images, [*self.teacher_taps, *outputs])
+        teacher = self.teacher_forward(images, [*self.teacher_taps, *outputs], via="forward_taps")
         student = self.student.forward_taps(images, [*self.student_taps, *outputs])
         hints = [
             self.hint(adapter(student[s_name]), teacher[t_name])
@@ -121,7 +121,7 @@ class Hint(Method):
         ]
         terms = {"hint": self.cfg.hint_weight * torch.stack(hints).sum()}
         if self.cfg.ce_weight:
-            terms["ce"] = self.cfg.ce_weight * F.cross_entropy(student["logits"], labels)
+            terms["ce"] = self.cfg.ce_weight * self.ce(student["logits"], labels)
         if self.cfg.kd_weight:
             terms["kd"] = self.cfg.kd_weight * self.soft_target(student["logits"], teacher["logits"])
         return terms

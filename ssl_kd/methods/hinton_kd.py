@@ -7,10 +7,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from ssl_kd.blocks.teacher_outputs import TeacherCache
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.losses import SoftTargetKL
-from ssl_kd.methods.base import Method, MethodEnv, label_loss, register_method
-from ssl_kd.methods.teacher_outputs import TeacherCache, frozen_forward
+from ssl_kd.methods.base import MethodEnv, label_loss, register_method
+from ssl_kd.methods.distillation import DistillationMethod
 from ssl_kd.models import BackboneModel
 
 
@@ -42,13 +43,13 @@ class HintonKDConfig(TrainStageConfig):
 
 
 @register_method("hinton_kd")
-class HintonKD(Method):
+class HintonKD(DistillationMethod):
     """L = w_ce * CE(z_s, y) + w_kd * tau^2 * KL(softmax(z_t/tau) || softmax(z_s/tau)).
 
     Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv 1503.02531. The teacher is frozen
     in eval mode and runs under inference mode; with ``weighting: convex`` the weights are (1 - alpha, alpha).
     With ``teacher_cache: true`` its logits are computed once per training sample and read back afterwards
-    (:class:`~ssl_kd.methods.teacher_outputs.TeacherCache`). On partly labelled data (``data.labelled_per_class``)
+    (:class:`~ssl_kd.blocks.teacher_outputs.TeacherCache`). On partly labelled data (``data.labelled_per_class``)
     CE covers the labelled samples and KD every sample (the unlabelled ones form Hinton's transfer set).
     """
 
@@ -58,8 +59,7 @@ class HintonKD(Method):
     def __init__(self, cfg: HintonKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.student = env.load_model(cfg.student, env.facts.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
-        self.freeze("teacher")
+        self.load_teacher(cfg.teacher, env.facts.num_classes)
         self.teacher_cache = None
         if cfg.teacher_cache:
             if env.work_dir is None:
@@ -78,7 +78,7 @@ class HintonKD(Method):
         if self.teacher_cache is not None and self.sample_ids is not None:
             teacher_logits = self.teacher_cache(self.teacher, images, self.sample_ids)
         else:
-            teacher_logits = frozen_forward(self.teacher, images)
+            teacher_logits = self.teacher_forward(images)
         student_logits = self.student(images)
         return {
             "ce": self.ce_weight * self.ce(student_logits, labels),

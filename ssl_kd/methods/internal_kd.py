@@ -26,16 +26,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
+from ssl_kd.blocks.epoch_counter import EpochCounter
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses import AttentionKL, CLSCosineLoss, SoftTargetKL
-from ssl_kd.methods.base import Method, MethodEnv, register_method
-from ssl_kd.methods.epoch_counter import EpochCounter
-from ssl_kd.methods.teacher_outputs import frozen_forward
+from ssl_kd.methods.base import MethodEnv, label_loss, register_method
+from ssl_kd.methods.distillation import DistillationMethod
 from ssl_kd.models import BackboneModel
 
 
@@ -79,7 +78,7 @@ def _attention_layers(model: BackboneModel, role: str) -> int:
 
 
 @register_method("internal_kd")
-class InternalKD(Method):
+class InternalKD(DistillationMethod):
     """Student transformer matches the frozen teacher's attention maps and [CLS] states; outputs the student."""
 
     config_class = InternalKDConfig
@@ -88,12 +87,12 @@ class InternalKD(Method):
     def __init__(self, cfg: InternalKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.student = env.load_model(cfg.student, env.facts.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
-        self.freeze("teacher")
+        self.load_teacher(cfg.teacher, env.facts.num_classes)
         self.pairs = self._pairs(cfg)
         self.epochs = EpochCounter()
         self.attention_kl, self.cls_cosine = AttentionKL(), CLSCosineLoss()
         self.soft_target = SoftTargetKL(cfg.tau)
+        self.ce = label_loss(cfg)
 
     def _pairs(self, cfg: InternalKDConfig) -> list[tuple[int, int]]:
         """Validated (student layer, teacher layer) pairs, bottom-up."""
@@ -115,7 +114,7 @@ class InternalKD(Method):
         return pairs
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        teacher = frozen_forward(self.teacher.forward_attention, images)
+        teacher = self.teacher_forward(images, via="forward_attention")
         student = self.student.forward_attention(images)
         cfg = self.cfg
         layers = phase_layers(cfg.algorithm, self.pairs, self.epochs.value, cfg.epochs_per_layer)
@@ -126,7 +125,7 @@ class InternalKD(Method):
             if cfg.signals in ("att_cls", "cls"):
                 terms[f"cls_{s}"] = cfg.cls_weight * self.cls_cosine(student.cls[s - 1], teacher.cls[t - 1])
         if cfg.algorithm == "all_layers" or not layers:
-            terms["ce"] = cfg.ce_weight * F.cross_entropy(student.logits, labels)
+            terms["ce"] = cfg.ce_weight * self.ce(student.logits, labels)
             terms["kd"] = cfg.kd_weight * self.soft_target(student.logits, teacher.logits)
         return terms
 

@@ -8,10 +8,10 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from ssl_kd.blocks.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.losses import InfoNCE
 from ssl_kd.methods.base import MethodEnv, register_method
-from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
 from ssl_kd.models import BackboneModel
 

@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ssl_kd.blocks.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
+from ssl_kd.blocks.relation_miner import kmeans, prototype_ema, prototype_positives, topk_positives
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.losses import InfoNCE, MultiPositiveContrast, RelationKL
 from ssl_kd.methods.base import MethodEnv, register_method
-from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder, momentum_copy, momentum_update, shuffled_keys
-from ssl_kd.methods.relation_miner import kmeans, prototype_ema, prototype_positives, topk_positives
+from ssl_kd.methods.distillation import DistillationMethod
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -52,7 +52,7 @@ class ReKDConfig(SelfSupervisedConfig):
 
 
 @register_method("rekd")
-class ReKD(SelfSupervisedMethod):
+class ReKD(SelfSupervisedMethod, DistillationMethod):
     """L = L_ins^S + lambda * L_rel (+ L_ins^T with an online teacher).
 
     Student: MoCo v2 (q_i from view 1, momentum key k_i from view 2, queue Q_S). Teacher embedding u_i of view 2:
@@ -73,15 +73,12 @@ class ReKD(SelfSupervisedMethod):
         super().__init__(cfg, env)
         self.student_query = ProjectedEncoder(env.load_model(cfg.student, None), cfg.dim, cfg.hidden_dim)
         self.student_key = momentum_copy(self.student_query)
-        teacher = env.load_model(cfg.teacher, None)
         if cfg.teacher_mode == "online":
-            self.teacher_query = ProjectedEncoder(teacher, cfg.dim, cfg.hidden_dim)
+            self.teacher_query = ProjectedEncoder(env.load_model(cfg.teacher, None), cfg.dim, cfg.hidden_dim)
             self.teacher_key = momentum_copy(self.teacher_query)
             teacher_dim = cfg.dim
         else:
-            self.teacher = teacher
-            self.freeze("teacher")
-            teacher_dim = teacher.feature_dim
+            teacher_dim = self.load_teacher(cfg.teacher, None).feature_dim
         self.queue = KeyQueue(cfg.queue_size, {"student": cfg.dim, "teacher": teacher_dim})
         self.num_prototypes = cfg.num_prototypes or 3 * env.facts.num_classes
         self.register_buffer("prototypes", F.normalize(torch.randn(self.num_prototypes, teacher_dim), dim=1))
@@ -113,7 +110,7 @@ class ReKD(SelfSupervisedMethod):
     def _teacher_embedding(self, view_1: Tensor, view_2: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """u of view 2 (no gradient), and the online teacher's own InfoNCE term."""
         if self.cfg.teacher_mode == "offline":
-            return F.normalize(frozen_forward(self.teacher.forward_features, view_2).float(), dim=1), {}
+            return F.normalize(self.teacher_forward(view_2, via="forward_features").float(), dim=1), {}
         teacher_query = self.teacher_query(view_1)
         with torch.no_grad():
             momentum_update(self.teacher_key, self.teacher_query, self.cfg.momentum)

@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
+from ssl_kd.blocks.memory import KeyQueue, ProjectedEncoder
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.data.views import view_transform
 from ssl_kd.losses import SimilarityDistillation
 from ssl_kd.methods.base import MethodEnv, register_method
-from ssl_kd.methods.memory import KeyQueue, ProjectedEncoder
+from ssl_kd.methods.distillation import DistillationMethod
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
-from ssl_kd.methods.teacher_outputs import frozen_forward
 from ssl_kd.models import BackboneModel
 
 
@@ -33,7 +33,7 @@ class SEEDConfig(SelfSupervisedConfig):
 
 
 @register_method("seed")
-class SEED(SelfSupervisedMethod):
+class SEED(SelfSupervisedMethod, DistillationMethod):
     """L = -sum_j softmax([t.t, t.Q] / T_t)_j log_softmax([s.t, s.Q] / T_s)_j; then enqueue t.
 
     Fang et al., ICLR 2021, arXiv 2101.04731. The frozen teacher and the student see the same augmented view;
@@ -45,8 +45,7 @@ class SEED(SelfSupervisedMethod):
 
     def __init__(self, cfg: SEEDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
-        self.teacher = env.load_model(cfg.teacher, None)
-        self.freeze("teacher")
+        self.load_teacher(cfg.teacher, None)
         width = self.teacher.feature_dim
         self.student = ProjectedEncoder(env.load_model(cfg.student, None), width, cfg.hidden_dim)
         self.queue = KeyQueue(cfg.queue_size, {"teacher": width})
@@ -57,7 +56,7 @@ class SEED(SelfSupervisedMethod):
         return view_transform(cfg.views, cfg.data.image_size, mean, std)
 
     def training_step(self, images: Tensor, labels: None) -> dict[str, Tensor]:
-        teacher = F.normalize(frozen_forward(self.teacher.forward_features, images).float(), dim=1)
+        teacher = F.normalize(self.teacher_forward(images, via="forward_features").float(), dim=1)
         loss = self.distill(self.student(images), teacher, self.queue.bank("teacher"))
         self.queue.enqueue(teacher=teacher)
         return {"seed": loss}

@@ -7,11 +7,11 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ssl_kd.blocks.memory import ProjectedEncoder
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.engine import distributed
 from ssl_kd.losses import NTXent
 from ssl_kd.methods.base import MethodEnv, register_method
-from ssl_kd.methods.memory import ProjectedEncoder
 from ssl_kd.methods.self_supervised import SelfSupervisedConfig, SelfSupervisedMethod
 from ssl_kd.models import BackboneModel
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 import copy
 from typing import Literal
 
-import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses import SemiOnlineKDLoss
-from ssl_kd.methods.base import Method, MethodEnv, register_method
+from ssl_kd.methods.base import MethodEnv, label_loss, register_method
+from ssl_kd.methods.distillation import DistillationMethod
 from ssl_kd.models import BackboneModel
 
 
@@ -83,7 +83,7 @@ class KnowledgeBridge(nn.Module):
 
 
 @register_method("sokd")
-class SOKD(Method):
+class SOKD(DistillationMethod):
     """Student + knowledge bridge trained against a frozen teacher; outputs the student."""
 
     config_class = SOKDConfig
@@ -91,19 +91,23 @@ class SOKD(Method):
     def __init__(self, cfg: SOKDConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.student = env.load_model(cfg.student, env.facts.num_classes)
-        self.teacher = env.load_model(cfg.teacher, env.facts.num_classes)
-        self.freeze("teacher")
+        self.load_teacher(cfg.teacher, env.facts.num_classes)
         self.branch = cfg.kbm_branch or list(self.teacher.blocks)[-2]
         self.kbm = KnowledgeBridge(self.teacher, self.branch, cfg.kbm_init)
         self.loss = SemiOnlineKDLoss(
-            cfg.tau, cfg.kbm_ce, cfg.kbm_kd_teacher, cfg.kbm_kd_student, cfg.student_ce, cfg.student_kd
+            cfg.tau,
+            cfg.kbm_ce,
+            cfg.kbm_kd_teacher,
+            cfg.kbm_kd_student,
+            cfg.student_ce,
+            cfg.student_kd,
+            ce=label_loss(cfg),
         )
 
     def training_step(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        with torch.no_grad():
-            self.teacher.train(self.cfg.teacher_bn == "train")
-            taps = self.teacher.forward_taps(images, (self.branch, "logits"))
-            self.teacher.eval()
+        self.teacher.train(self.cfg.teacher_bn == "train")
+        taps = self.teacher_forward(images, (self.branch, "logits"), via="forward_taps")
+        self.teacher.eval()
         kbm_logits = self.kbm(taps[self.branch].detach())
         return self.loss(self.student(images), kbm_logits, taps["logits"], labels)
 

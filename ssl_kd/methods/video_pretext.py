@@ -15,13 +15,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
 from ssl_kd.config.schema import ModelSpec, TrainStageConfig
 from ssl_kd.data.video.decoding import uniform_indices
-from ssl_kd.methods.base import Method, MethodEnv
+from ssl_kd.methods.base import Method, MethodEnv, label_loss
 from ssl_kd.models import BackboneModel
 
 
@@ -54,6 +53,7 @@ class PretextMethod(Method):
     def __init__(self, cfg: PretextConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         self.model = env.load_model(cfg.model, self.task_classes(cfg))
+        self.ce = label_loss(cfg)
 
     @classmethod
     def task_classes(cls, cfg: PretextConfig) -> int:
@@ -66,7 +66,7 @@ class PretextMethod(Method):
 
     def training_step(self, images: Tensor, labels: None) -> dict[str, Tensor]:
         clips, targets = self.make_task(images)
-        return {"pretext_ce": F.cross_entropy(self.model(clips), targets)}
+        return {"pretext_ce": self.ce(self.model(clips), targets)}
 
     def output_model(self) -> BackboneModel:
         return self.model

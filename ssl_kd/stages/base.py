@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ssl_kd.config.schema import ModelSpec, StageConfig
-from ssl_kd.engine.checkpoint import load_checkpoint
-from ssl_kd.errors import ConfigError, SslKdError
+from ssl_kd.errors import ConfigError
 from ssl_kd.models import BackboneModel, build_model
-from ssl_kd.models.base import build_from_spec
+from ssl_kd.models.saved import MODEL_FILE as MODEL_FILE  # re-exported: the file every model stage writes
+from ssl_kd.models.saved import load_saved_model
 from ssl_kd.registry import STAGES
-
-MODEL_FILE = "model.pt"
 
 
 @dataclass
@@ -50,14 +48,8 @@ class StageContext:
 
 
 def load_stage_model(stage_dir: Path) -> BackboneModel:
-    """Rebuild and load the output model of a finished stage (``weights_only`` checkpoint)."""
-    path = stage_dir / MODEL_FILE
-    if not path.is_file():
-        raise SslKdError(f"{stage_dir} has no {MODEL_FILE}: run that stage first")
-    saved = load_checkpoint(path)
-    model = build_from_spec(saved["spec"])
-    model.load_state_dict(saved["state_dict"])
-    return model
+    """Rebuild and load the output model of a finished stage (:func:`ssl_kd.models.saved.load_saved_model`)."""
+    return load_saved_model(stage_dir)[0]
 
 
 class Stage:

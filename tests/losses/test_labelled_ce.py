@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssl_kd.data.base import UNLABELLED
 from ssl_kd.losses import LabelledCrossEntropy
+from ssl_kd.losses.labelled_ce import UNLABELLED
 
 
 def test_hand_computed_mean_over_labelled_samples() -> None:

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import Field
 from torch import Tensor
 
+from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec
 from ssl_kd.engine.method import MethodEnv, register_method
 from ssl_kd.kg.domain import TripleBatch
@@ -28,7 +29,6 @@ from ssl_kd.kg.methods.base import KGMethod, KGTrainConfig, kge_model
 from ssl_kd.kg.models import KGEModel
 from ssl_kd.kg.negatives import corrupted_triples
 from ssl_kd.losses.dualde import DualDELoss, KGScores
-from ssl_kd.methods.teacher_outputs import frozen_forward
 
 
 class DualDEConfig(KGTrainConfig):

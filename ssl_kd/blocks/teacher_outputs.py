@@ -13,6 +13,7 @@ its own cache file, filled from the samples it sees (no collective per step).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -26,12 +27,25 @@ from torch import Tensor, nn
 from ssl_kd.engine import distributed
 
 T = TypeVar("T")
+M = TypeVar("M", bound=nn.Module)
+
+
+def frozen_copy(module: M) -> M:
+    """A deep copy of ``module`` in eval mode without gradients: a teacher made from a live model for
+    :func:`frozen_forward` (DR-KD's snapshot or EMA of its student).
+
+    A teacher loaded from a stage is frozen with ``Method.freeze(name)`` instead, which also leaves it out of the
+    checkpoint; a copy like this is part of the method's state and stays in it (the owner keeps it in eval mode
+    across ``train()``).
+    """
+    return copy.deepcopy(module).requires_grad_(False).eval()
 
 
 def frozen_forward(forward: Callable[..., T], *args: Any) -> T:
     """``forward(*args)`` under ``torch.inference_mode`` (no autograd bookkeeping), returned as normal tensors.
 
-    ``forward`` is a frozen model or one of its methods (``forward_taps``, ``forward_features`` ...). Inference
+    ``forward`` is a frozen model or one of its methods (``forward_taps``, ``forward_features`` ...), or any module
+    whose outputs serve only as constant targets (a DML peer's prediction for the other peers). Inference
     tensors cannot be saved for a backward pass, so every tensor of the result (also inside dicts, lists, tuples and
     dataclasses) is cloned: the result can serve as a constant target inside an autograd graph, for one small copy.
     """
