@@ -168,6 +168,12 @@ class TransE(KGEModel):
     def _score(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return self.gamma - torch.linalg.vector_norm(h + r - t, ord=self.p, dim=-1)
 
+    def score_negatives(self, triples: Tensor, negatives: Tensor, corrupt_head: Tensor) -> Tensor:
+        """gamma - ||n - q||_p with q = h + r (tail replaced) or t - r (head replaced): one (B, K, D) difference."""
+        h, r, t = self.entity(triples[:, 0]), self.relation(triples[:, 1]), self.entity(triples[:, 2])
+        query = torch.where(corrupt_head.unsqueeze(1), t - r, h + r).unsqueeze(1)
+        return self.gamma - torch.linalg.vector_norm(self.entity(negatives) - query, ord=self.p, dim=-1)
+
     def _cdist(self, query: Tensor, start: int, end: int) -> Tensor:
         candidates = self.entity.weight[start:end]
         return self.gamma - torch.cdist(query, candidates, p=self.p, compute_mode="donot_use_mm_for_euclid_dist")
@@ -198,6 +204,7 @@ class RotatE(KGEModel):
 
     arch = "rotate"
     epsilon: ClassVar[float] = 2.0
+    TINY: ClassVar[float] = 1e-30
 
     def __init__(self, num_entities: int, num_relations: int, dim: int, gamma: float = 12.0, p: int = 1) -> None:
         super().__init__(num_entities, num_relations, dim, gamma)
@@ -231,8 +238,7 @@ class RotatE(KGEModel):
         squared = re * re + im * im
         if self.p == 2:
             squared = squared.sum(dim=-1)
-        positive = squared > 0
-        modulus = torch.where(positive, torch.where(positive, squared, 1.0).sqrt(), 0.0)
+        modulus = squared.clamp_min(self.TINY).sqrt()  # clamp: zero gradient at a zero modulus, value off by 1e-15
         return modulus.sum(dim=-1) if self.p == 1 else modulus
 
     def _score(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -241,6 +247,23 @@ class RotatE(KGEModel):
         theta = self.phases(r)
         r_re, r_im = torch.cos(theta), torch.sin(theta)
         return self.gamma - self._distance(h_re * r_re - h_im * r_im - t_re, h_re * r_im + h_im * r_re - t_im)
+
+    def rotations(self, r: Tensor) -> tuple[Tensor, Tensor]:
+        """cos theta, sin theta of relations ``r`` (ids)."""
+        theta = self.phases(self.relation(r))
+        return torch.cos(theta), torch.sin(theta)
+
+    def score_negatives(self, triples: Tensor, negatives: Tensor, corrupt_head: Tensor) -> Tensor:
+        """gamma - d(n, q) with q = h * r (tail replaced) or conj(r) * t (head replaced, as |n * r - t| = |n - conj(r)
+        * t|): the rotation is done once per positive, leaving one (B, K, D) difference per negative."""
+        r_re, r_im = self.rotations(triples[:, 1])
+        h_re, h_im = self.entity(triples[:, 0]).chunk(2, dim=-1)
+        t_re, t_im = self.entity(triples[:, 2]).chunk(2, dim=-1)
+        side = corrupt_head.unsqueeze(1)
+        q_re = torch.where(side, t_re * r_re + t_im * r_im, h_re * r_re - h_im * r_im).unsqueeze(1)
+        q_im = torch.where(side, t_im * r_re - t_re * r_im, h_re * r_im + h_im * r_re).unsqueeze(1)
+        n_re, n_im = self.entity(negatives).chunk(2, dim=-1)
+        return self.gamma - self._distance(n_re - q_re, n_im - q_im)
 
     def score_heads(self, r: Tensor, t: Tensor, start: int = 0, end: int | None = None) -> Tensor:
         """As the base class, rotating the tail back instead: |h * r - t| = |h - conj(r) * t| since |r_i| = 1."""

@@ -213,3 +213,17 @@ def test_all_candidate_gradients_match_score_hrt(model: KGEModel) -> None:
     ((weights * tails).sum() + (weights * heads).sum()).backward()
     torch.testing.assert_close(fast[0], model.entity.weight.grad)
     torch.testing.assert_close(fast[1], model.relation.weight.grad)
+
+
+@pytest.mark.parametrize("arch", sorted(KGE_MODELS))
+def test_registered_kge_model_round_trips_through_its_saved_spec(arch: str) -> None:
+    import ssl_kd.kg.domain  # noqa: F401  (registers the KGE models in MODELS)
+    from ssl_kd.models.base import build_from_spec
+    from ssl_kd.registry import MODELS
+
+    assert MODELS.get(arch) is KGE_MODELS[arch]
+    model = build_kge(arch, num_entities=7, num_relations=3, dim=4)
+    rebuilt = build_from_spec(model.spec())
+    rebuilt.load_state_dict(model.state_dict())
+    triples = torch.tensor([[0, 1, 2], [3, 2, 6]])
+    assert torch.equal(rebuilt(triples), model(triples)) and rebuilt.spec() == model.spec()

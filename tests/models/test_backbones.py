@@ -12,7 +12,8 @@ from ssl_kd.models import BackboneModel, build_model
 from ssl_kd.registry import MODELS
 
 VIDEO_ARCHS = {"r2plus1d", "x3d"}  # clip inputs (B, T, C, H, W): tests/models/test_video_models.py
-ARCHS = [arch for arch in MODELS if arch not in VIDEO_ARCHS]
+# The image backbones (other domains, e.g. KG embeddings, register their models from their own packages)
+ARCHS = [arch for arch in MODELS if arch not in VIDEO_ARCHS and MODELS.get(arch).__module__.startswith("ssl_kd.models")]
 NUM_CLASSES = 5
 
 
