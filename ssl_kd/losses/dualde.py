@@ -9,8 +9,8 @@ the project notes on the paper; no reference code was checked.]
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,30 +32,50 @@ class KGScores:
         neg: scores of the negatives, (B, K).
         head_pos, tail_pos: head and tail vectors of the positives, (B, D).
         head_neg, tail_neg: head and tail vectors of the negatives, (B, K, D).
+        pos_structure, neg_structure: precomputed ``structure(head, tail)`` = ``(cos, ratio)`` of the positives
+            (B,) and negatives (B, K), e.g. looked up from a frozen teacher's cache; the vectors may then be None.
     """
 
     pos: Tensor
     neg: Tensor
-    head_pos: Tensor
-    tail_pos: Tensor
-    head_neg: Tensor
-    tail_neg: Tensor
+    head_pos: Tensor | None
+    tail_pos: Tensor | None
+    head_neg: Tensor | None
+    tail_neg: Tensor | None
+    pos_structure: tuple[Tensor, Tensor] | None = None
+    neg_structure: tuple[Tensor, Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.pos.dim() != 1 or self.neg.dim() != 2 or self.neg.shape[0] != self.pos.shape[0]:
             raise ValueError(
                 f"KGScores needs pos (B,) and neg (B, K), got {tuple(self.pos.shape)}, {tuple(self.neg.shape)}"
             )
-        if self.head_pos.shape != self.tail_pos.shape or self.head_pos.shape[:-1] != self.pos.shape:
-            raise ValueError(f"head_pos/tail_pos must be (B, D), got {tuple(self.head_pos.shape)}")
-        if self.head_neg.shape != self.tail_neg.shape or self.head_neg.shape[:-1] != self.neg.shape:
-            raise ValueError(f"head_neg/tail_neg must be (B, K, D), got {tuple(self.head_neg.shape)}")
+        if self.pos_structure is None:
+            if self.head_pos is None or self.tail_pos is None:
+                raise ValueError("KGScores needs head_pos/tail_pos vectors or pos_structure")
+            if self.head_pos.shape != self.tail_pos.shape or self.head_pos.shape[:-1] != self.pos.shape:
+                raise ValueError(f"head_pos/tail_pos must be (B, D), got {tuple(self.head_pos.shape)}")
+        if self.neg_structure is None:
+            if self.head_neg is None or self.tail_neg is None:
+                raise ValueError("KGScores needs head_neg/tail_neg vectors or neg_structure")
+            if self.head_neg.shape != self.tail_neg.shape or self.head_neg.shape[:-1] != self.neg.shape:
+                raise ValueError(f"head_neg/tail_neg must be (B, K, D), got {tuple(self.head_neg.shape)}")
 
     def detach(self) -> KGScores:
         """The same scores and vectors with no gradient (used as targets)."""
-        return KGScores(
-            *(t.detach() for t in (self.pos, self.neg, self.head_pos, self.tail_pos, self.head_neg, self.tail_neg))
-        )
+
+        def cut(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return tuple(part.detach() for part in value)
+            return None if value is None else value.detach()
+
+        return KGScores(*(cut(getattr(self, f.name)) for f in fields(self)))
+
+    def structures(self, features: StructureTerms) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """``((cos, ratio) of the positives, (cos, ratio) of the negatives)``: precomputed, or from the vectors."""
+        pos = self.pos_structure if self.pos_structure is not None else features(self.head_pos, self.tail_pos)
+        neg = self.neg_structure if self.neg_structure is not None else features(self.head_neg, self.tail_neg)
+        return pos, neg
 
 
 def structure(e_h: Tensor, e_t: Tensor, complex_parts: bool = False, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
@@ -206,12 +226,13 @@ class DualDELoss(nn.Module):
         self,
         learner_scores: Tensor,
         target_scores: Tensor,
-        learner_vecs: tuple[Tensor, Tensor],
-        target_vecs: tuple[Tensor, Tensor],
+        learner_structure: tuple[Tensor, Tensor],
+        target_structure: tuple[Tensor, Tensor],
     ) -> Tensor:
-        """Per-triple L_soft (shape of the scores); the target side is detached."""
-        cos, ratio = self.structure(*learner_vecs)
-        cos_t, ratio_t = self.structure(*(v.detach() for v in target_vecs))
+        """Per-triple L_soft (shape of the scores) from both models' scores and ``(cos, ratio)`` features; the
+        target side is detached."""
+        cos, ratio = learner_structure
+        cos_t, ratio_t = (feature.detach() for feature in target_structure)
         return (
             self.score_weight * self._huber(self._transform(target_scores.detach()), self._transform(learner_scores))
             + self.cosine_weight * self._huber(cos_t, cos)
@@ -230,12 +251,12 @@ class DualDELoss(nn.Module):
                 f"learner and target need the same (B, K), got {tuple(learner.neg.shape)} and {tuple(target.neg.shape)}"
             )
         w_pos, w_neg = self.weight(target.pos, target.neg)
-        soft_pos = self.soft_terms(
-            learner.pos, target.pos, (learner.head_pos, learner.tail_pos), (target.head_pos, target.tail_pos)
+        (learner_pos, learner_neg), (target_pos, target_neg) = (
+            learner.structures(self.structure),
+            target.structures(self.structure),
         )
-        soft_neg = self.soft_terms(
-            learner.neg, target.neg, (learner.head_neg, learner.tail_neg), (target.head_neg, target.tail_neg)
-        )
+        soft_pos = self.soft_terms(learner.pos, target.pos, learner_pos, target_pos)
+        soft_neg = self.soft_terms(learner.neg, target.neg, learner_neg, target_neg)
         adversarial = torch.softmax(self.adversarial_temperature * learner.neg.detach(), dim=-1)
         hard_pos = -F.logsigmoid(learner.pos)
         hard_neg = -adversarial * F.logsigmoid(-learner.neg)

@@ -28,6 +28,7 @@ from ssl_kd.kg.domain import TripleBatch
 from ssl_kd.kg.methods.base import KGMethod, KGTrainConfig, kge_model
 from ssl_kd.kg.models import KGEModel
 from ssl_kd.kg.negatives import corrupted_triples
+from ssl_kd.kg.teacher_table import TABLE_BYTES_LIMIT, TeacherTable, table_bytes
 from ssl_kd.losses.dualde import DualDELoss, KGScores
 
 
@@ -46,6 +47,11 @@ class DualDEConfig(KGTrainConfig):
     cosine_weight: float = Field(1.0, ge=0, description="weight of the cos(e_h, e_t) structure term")
     norm_weight: float = Field(1.0, ge=0, description="weight of the ‖e_h‖/‖e_t‖ structure term")
     huber_delta: float = Field(1.0, gt=0)
+    teacher_table: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="stage 1: look the frozen teacher's scores up in a table built once (auto: when it fits in "
+        "512 MiB; same values up to float rounding, a student-only step's cost)",
+    )
 
 
 def kg_scores(model: KGEModel, batch: TripleBatch) -> KGScores:
@@ -71,8 +77,13 @@ class DualDE(KGMethod):
         super().__init__(cfg, env)
         self.student = kge_model(cfg.student, env)
         self.teacher = kge_model(cfg.teacher, env)
+        self.table: TeacherTable | None = None
         if cfg.stage == 1:
             self.freeze("teacher")
+            train = env.data.train
+            fits = table_bytes(len(train), self.teacher.num_entities) <= TABLE_BYTES_LIMIT
+            if cfg.teacher_table == "on" or (cfg.teacher_table == "auto" and fits):
+                self.table = TeacherTable(self.teacher, train, complex_parts=self.teacher.arch == "complex")
         options = {
             "score_transform": cfg.score_transform,
             "soft_weight": cfg.soft_weight,
@@ -90,6 +101,9 @@ class DualDE(KGMethod):
 
     def training_step(self, batch: TripleBatch) -> dict[str, Tensor]:
         student = kg_scores(self.student, batch)
+        if self.table is not None:
+            teacher = self.table.scores(self.sample_ids, *batch)
+            return {f"student_{name}": term for name, term in self.student_loss(student, teacher).items()}
         if self.teacher_loss is None:
             teacher = frozen_forward(kg_scores, self.teacher, batch)
             return {f"student_{name}": term for name, term in self.student_loss(student, teacher).items()}
