@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ssl_kd import builtins
 from ssl_kd.engine.checkpoint import load_checkpoint
 from ssl_kd.errors import SslKdError
 from ssl_kd.evaluation.extract import stage_features
@@ -47,6 +48,13 @@ def run_stages(run_dir: Path) -> list[dict[str, Any]]:
     return yaml.safe_load(path.read_text())["stages"]
 
 
+def _is_classifier_stage(stage_dir: Path) -> bool:
+    """Whether the stage wrote an image or video classifier's model (its metadata names classes), the only models
+    whose features the report can plot; other domains' models (e.g. KG embeddings) have curves and metrics only."""
+    path = stage_dir / "model.pt"
+    return path.is_file() and "class_names" in (load_checkpoint(path).get("meta") or {})
+
+
 def _class_names(run_dir: Path, model_stage: str | None, num_classes: int) -> list[str]:
     path = run_dir / str(model_stage) / "model.pt"
     names = load_checkpoint(path).get("meta", {}).get("class_names") if path.is_file() else None
@@ -65,7 +73,7 @@ def probe_feature_set(run_dir: Path, stages: list[dict[str, Any]]) -> FeatureSet
             names = _class_names(run_dir, model_stage, num_classes)
             title = f"{tap} of stage {model_stage} (probe stage {stage['name']})"
             return FeatureSet(title, train_x, train_y, test_x, test_y, names)
-    with_model = [s["name"] for s in stages if (run_dir / s["name"] / "model.pt").is_file()]
+    with_model = [s["name"] for s in stages if _is_classifier_stage(run_dir / s["name"])]
     if not with_model:
         return None
     features, num_classes = stage_features(run_dir / with_model[-1])
@@ -131,6 +139,7 @@ def features_section(features: FeatureSet, out_dir: Path) -> Section:
 
 def build_report(run_dir: Path) -> Path:
     """Write ``RUN_DIR/report/report.html`` (self-contained) and its PNGs; return the HTML path."""
+    builtins.load()  # every domain's headline metrics
     run_dir = Path(run_dir)
     stages = run_stages(run_dir)
     out_dir = run_dir / REPORT_DIR

@@ -163,3 +163,10 @@ def test_a_kg_method_on_image_data_is_refused(tmp_path: Path) -> None:
     raw = {**TINY_KG, "stages": [{**TINY_KG["stages"][1], "data": {"name": "digits"}}]}
     with pytest.raises(ConfigError, match="image_classification"):
         load_pipeline(write_pipeline(tmp_path / "p.yaml", raw))
+
+
+def test_the_report_shows_the_ranking_metrics_and_curves(tiny_kg_run: tuple[Path, list]) -> None:
+    from ssl_kd.report import build_report
+
+    html = build_report(tiny_kg_run[0] / "run").read_text()
+    assert "MRR" in html and "H@10" in html and "stage1" in html
