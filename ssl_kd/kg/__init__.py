@@ -5,6 +5,7 @@ models (``transe``, ``rotate``, ``complex``) and its methods (``kge``, ``dualde`
 """
 
 from ssl_kd.kg import domain, methods  # noqa: F401  (registration)
+from ssl_kd.kg import kens  # noqa: F401  (registration: KEnS domain, method, stage)
 from ssl_kd.kg.models import KGE_MODELS, ComplEx, KGEModel, RotatE, TransE, build_kge
 from ssl_kd.kg.negatives import corrupt, corrupted_triples
 from ssl_kd.kg.triples import (
