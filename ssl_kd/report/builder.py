@@ -14,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from ssl_kd.config.schema import DataConfig
 from ssl_kd.engine.checkpoint import load_checkpoint
 from ssl_kd.errors import SslKdError
 from ssl_kd.evaluation.extract import stage_features
 from ssl_kd.evaluation.features import load_features
+from ssl_kd.registry import DATASETS
 from ssl_kd.report.analysis import FeatureSet, confusion_matrix, embed_2d, probe_predictions
 from ssl_kd.report.figures import confusion_figure, curves_figure, embedding_figure, to_png
 from ssl_kd.report.html import Section, render_page
@@ -65,12 +67,18 @@ def probe_feature_set(run_dir: Path, stages: list[dict[str, Any]]) -> FeatureSet
             names = _class_names(run_dir, model_stage, num_classes)
             title = f"{tap} of stage {model_stage} (probe stage {stage['name']})"
             return FeatureSet(title, train_x, train_y, test_x, test_y, names)
-    with_model = [s["name"] for s in stages if (run_dir / s["name"] / "model.pt").is_file()]
+    with_model = [s["name"] for s in stages if (run_dir / s["name"] / "model.pt").is_file() and _has_images(s)]
     if not with_model:
         return None
     features, num_classes = stage_features(run_dir / with_model[-1])
     names = _class_names(run_dir, with_model[-1], num_classes)
     return FeatureSet(f"features of stage {with_model[-1]}", *features["train"], *features["test"], names)
+
+
+def _has_images(stage: dict[str, Any]) -> bool:
+    """Whether a stage reads image or video data (other domains' models, e.g. KG embeddings, have no features)."""
+    name = (stage.get("data") or {}).get("name")
+    return name is None or DATASETS.get(name).domain in DataConfig.domains
 
 
 def results_section(stages: list[dict[str, Any]], results: dict[str, Any]) -> Section:
