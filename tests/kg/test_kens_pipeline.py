@@ -18,6 +18,7 @@ from ssl_kd.errors import ConfigError
 from ssl_kd.kg.kens.ensemble_stage import learn_view_weights
 from ssl_kd.kg.kens.model import KEnSModel
 from ssl_kd.models.saved import load_saved_model
+from ssl_kd.report import build_report
 from ssl_kd.scheduler import Scheduler
 from ssl_kd.stages.base import StageContext
 from ssl_kd.stages.train import build_training
@@ -93,6 +94,13 @@ def test_rerun_skips(finished_kens: tuple[Path, Path], tmp_path: Path) -> None:
     shutil.copytree(run, copied)
     outcomes = Scheduler(load_pipeline(path), copied).run()
     assert _actions(outcomes) == {"embed": "skipped", "ensemble": "skipped"}
+
+
+def test_report_builds_without_image_features(finished_kens: tuple[Path, Path], tmp_path: Path) -> None:
+    _, run = finished_kens
+    copied = tmp_path / "run"
+    shutil.copytree(run, copied)
+    assert build_report(copied).is_file()
 
 
 def test_link_set_survives_a_checkpoint_round_trip(finished_kens: tuple[Path, Path], tmp_path: Path) -> None:
