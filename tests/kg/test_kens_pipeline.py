@@ -16,6 +16,7 @@ from ssl_kd.config import load_pipeline
 from ssl_kd.engine.checkpoint import load_checkpoint
 from ssl_kd.errors import ConfigError
 from ssl_kd.kg.kens.ensemble_stage import learn_view_weights
+from ssl_kd.kg.kens.method import KEnS
 from ssl_kd.kg.kens.model import KEnSModel
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.report import build_report
@@ -166,3 +167,30 @@ def test_dbp5l_without_root_is_one_clear_line(tmp_path: Path, capsys: pytest.Cap
     assert main(["run", str(path), "--run-dir", str(tmp_path / "run"), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs data.root" in err[0] and "dbp5l" in err[0]
+
+
+def test_interrupted_run_resumes_exactly(
+    finished_kens: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after the self-learning round and a checkpoint, then resumed: the uninterrupted run's links, weights."""
+    path, run = finished_kens
+    original = KEnS.step
+    calls = {"n": 0}
+
+    def failing_step(self: KEnS, inputs, phase: int):
+        calls["n"] += 1
+        if calls["n"] == 17:  # epoch 1 ends at step 11 (round 1); checkpoints every 3 steps: the last at 15
+            raise KeyboardInterrupt
+        return original(self, inputs, phase)
+
+    monkeypatch.setattr(KEnS, "step", failing_step)
+    with pytest.raises(KeyboardInterrupt):
+        Scheduler(load_pipeline(path), tmp_path / "run").run()
+    assert load_checkpoint(tmp_path / "run" / "embed" / "checkpoints" / "last.pt")["step"] == 15
+    monkeypatch.setattr(KEnS, "step", original)
+    Scheduler(load_pipeline(path), tmp_path / "run").run()
+    resumed, _ = load_saved_model(tmp_path / "run" / "embed")
+    uninterrupted, _ = load_saved_model(run / "embed")
+    assert torch.equal(resumed.links, uninterrupted.links)
+    for key, value in uninterrupted.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
