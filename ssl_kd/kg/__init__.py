@@ -4,6 +4,7 @@ Importing the package registers the domain, its datasets (``nations``, ``kinship
 models (``transe``, ``rotate``, ``complex``) and its methods (``kge``, ``dualde``). See docs/methods/kge.md.
 """
 
+import ssl_kd.kg.kens  # noqa: F401  (registration: the KEnS domain, method and stage)
 from ssl_kd.kg import domain, methods  # noqa: F401  (registration)
 from ssl_kd.kg.models import KGE_MODELS, ComplEx, KGEModel, RotatE, TransE, build_kge
 from ssl_kd.kg.negatives import corrupt, corrupted_triples

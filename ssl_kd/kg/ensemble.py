@@ -27,6 +27,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ssl_kd.evaluation import ranking
+
 NO_ENTITY = -1
 WeightMethod = Literal["majority", "weighted", "mrr", "boosting"]
 
@@ -104,20 +106,15 @@ def ensemble_scores(topk: Sequence[Tensor], weights: Tensor, num_entities: int) 
 
 
 def realistic_ranks(scores: Tensor, true_index: Tensor, filter_mask: Tensor | None = None) -> Tensor:
-    """Filtered realistic rank of the true candidate, (B,) float.
+    """Filtered realistic rank of the true candidate, (B,) float64: ``ssl_kd.evaluation.ranking.realistic_ranks``
+    with an optional ``filter_mask`` (None: nothing filtered).
 
     ``rank = (optimistic + pessimistic) / 2`` with optimistic = 1 + #strictly better and pessimistic = 1 +
     #better-or-equal others; candidates with ``filter_mask`` True are excluded (the true one never is).
-    [A local copy of the formula of ``ssl_kd.evaluation.ranking.realistic_ranks``, written concurrently.]
     """
-    true_score = scores.gather(1, true_index.long()[:, None])
-    others = torch.ones_like(scores, dtype=torch.bool)
-    others.scatter_(1, true_index.long()[:, None], False)
-    if filter_mask is not None:
-        others &= ~filter_mask
-    better = ((scores > true_score) & others).sum(dim=1)
-    equal = ((scores == true_score) & others).sum(dim=1)
-    return 1.0 + better.double() + equal.double() / 2
+    if filter_mask is None:
+        filter_mask = torch.zeros_like(scores, dtype=torch.bool)
+    return ranking.realistic_ranks(scores, true_index.long(), filter_mask)
 
 
 def filtered_hits(
