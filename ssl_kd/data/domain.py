@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader
 from ssl_kd.data.loaders import eval_loader, load_splits, train_loader
 from ssl_kd.data.transforms import eval_transform, train_transform
 from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement, register_domain
-from ssl_kd.evaluation.accuracy import top1_accuracy
 from ssl_kd.engine.method import TrainableMethod
 from ssl_kd.engine.sampler import ResumableBatchSampler
+from ssl_kd.evaluation.accuracy import top1_accuracy
 
 
 @dataclass(frozen=True)
