@@ -34,14 +34,15 @@ KG_PIPELINE = {
             "data": {"name": "nations", "batch_size": 256, "eval_batch_size": 256},
             "optim": {"name": "adamw", "lr": 0.01, "weight_decay": 0.0, "schedule": "constant"},
             "engine": {"device": "cpu", "progress": False, "tensorboard": False},
-        }
+        },
+        {"name": "export", "kind": "export", "model": {"from": "kge"}, "formats": ["safetensors", "tsv"]},
     ],
 }
 
 
 @pytest.fixture(scope="module")
 def kg_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The stage folder of a 1-epoch 8-d RotatE trained on nations through the scheduler."""
+    """The stage folder of a 1-epoch 8-d RotatE trained on nations through the scheduler (then an export stage)."""
     root = tmp_path_factory.mktemp("kg_run")
     Scheduler(load_pipeline(write_pipeline(root / "kg.yaml", KG_PIPELINE)), root / "run").run()
     return root / "run" / "kge"
@@ -147,3 +148,10 @@ def test_image_export_help_lists_kg_formats(capsys: pytest.CaptureFixture) -> No
         main(["export", "--help"])
     text = capsys.readouterr().out
     assert "tsv" in text and "entity_embeddings" in text and "do not apply to a KG stage" in text
+
+
+def test_export_stage_writes_kg_formats(kg_stage: Path) -> None:
+    exported = kg_stage.parent / "export" / "exported"
+    assert (exported / "embeddings.safetensors").is_file() and (exported / "entity_embeddings.tsv").is_file()
+    metrics = json.loads((kg_stage.parent / "export" / "metrics.json").read_text())
+    assert metrics == {"safetensors_max_abs_diff": 0.0, "tsv_max_abs_diff": 0.0}
