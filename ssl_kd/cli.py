@@ -18,12 +18,29 @@ EPILOG = """examples:
   ssl-kd validate pipelines/kd_digits.yaml
   ssl-kd list methods
   ssl-kd export runs/kd_digits/distill --format onnx torchscript safetensors --out exported/
+  ssl-kd export runs/dualde_umls/dualde --format safetensors tsv --out exported/   # a KG (KGE) stage
   ssl-kd extract runs/kd_digits/distill --data digits --split train test --out feats/
   ssl-kd report runs/kd_digits
   ssl-kd data moving-digits --out data/moving_digits
 
 overrides: STAGE.key=value sets one stage, defaults.key=value the shared defaults, and a bare key.path=value every
 stage that has that key (e.g. student.arch=alexnet, data.root=/data/cifar). Values are parsed as YAML.
+"""
+
+EXPORT_DESCRIPTION = """Export a finished stage's model; every file is loaded back and checked against the eager model.
+
+image models (a stage that trained a backbone): the feature extractor of --layer as
+  onnx         feature_extractor.onnx (dynamic batch; onnxruntime)
+  torchscript  feature_extractor.torchscript.pt (torch.jit.load, Python or C++)
+  safetensors  model.safetensors (the state_dict; rebuild with the manifest's spec)
+
+link-prediction models (a KG stage: TransE, RotatE, ComplEx), always with the id maps entities.tsv and
+relations.tsv (header id<TAB>label, then one row per id):
+  safetensors  embeddings.safetensors: entity_embeddings (E, D) and relation_embeddings (R, Dr) float32,
+               arch / dim / gamma / p / spec in the header metadata
+  tsv          entity_embeddings.tsv and relation_embeddings.tsv: label<TAB>v1<TAB>v2 ... per id, in id order
+onnx and torchscript do not apply to a KG stage (an error says so). --layer and --pool-size are ignored there.
+Every export writes manifest.json (what the files hold, the source model's sha256, the measured differences).
 """
 
 
@@ -66,9 +83,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
     """The ``export``, ``extract`` and ``report`` subcommands."""
-    export = commands.add_parser("export", help="export a stage's feature extractor (verified against eager)")
+    export = commands.add_parser(
+        "export",
+        help="export a stage's feature extractor, or a KG stage's embeddings (verified against eager)",
+        description=EXPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     export.add_argument("stage_dir", type=Path, help="a finished stage folder with model.pt, e.g. runs/x/distill")
-    export.add_argument("--format", nargs="+", default=["onnx", "torchscript", "safetensors"], dest="formats")
+    export.add_argument(
+        "--format",
+        nargs="+",
+        default=None,
+        dest="formats",
+        help="image model: onnx torchscript safetensors; KG (KGE) model: safetensors tsv (default: all that apply)",
+    )
     export.add_argument("--out", type=Path, required=True, help="output folder (files + manifest.json)")
     export.add_argument("--layer", default="features", help="tap to export (default: penultimate features)")
     export.add_argument("--pool-size", type=int, default=1, help="4-D maps are average-pooled to this size")
@@ -232,7 +260,10 @@ def _export(args: argparse.Namespace) -> int:
     _setup_logging(quiet=False)
     manifest = export_stage(args.stage_dir, args.out, args.formats, args.layer, args.pool_size, args.tolerance)
     for name, entry in manifest["files"].items():
-        print(f"{name}: {args.out / entry['file']} (max abs diff {entry['max_abs_diff']:.3g})")
+        files = ", ".join(str(args.out / file) for file in entry.get("files", [entry["file"]]))
+        print(f"{name}: {files} (max abs diff {entry['max_abs_diff']:.3g})")
+    if "id_maps" in manifest:
+        print(f"id maps: {args.out / manifest['id_maps']['entities']}, {args.out / manifest['id_maps']['relations']}")
     print(f"manifest: {args.out / MANIFEST_FILE}")
     return 0
 

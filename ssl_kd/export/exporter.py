@@ -11,6 +11,7 @@ import torch
 
 from ssl_kd.engine.checkpoint import atomic_write_json
 from ssl_kd.export.base import EXPORT_FORMATS, ExportFormat, FeatureExtractor
+from ssl_kd.export.kg import export_kg_stage, is_kge
 from ssl_kd.export.manifest import MANIFEST_FILE, build_manifest
 from ssl_kd.export.source import load_stage
 from ssl_kd.export.verify import VERIFY_BATCH, verification_batch, verify_export
@@ -34,7 +35,7 @@ def resolve_formats(names: Sequence[str]) -> list[ExportFormat]:
 def export_stage(
     stage_dir: Path,
     out_dir: Path,
-    formats: Sequence[str] = DEFAULT_FORMATS,
+    formats: Sequence[str] | None = DEFAULT_FORMATS,
     layer: str = FEATURES,
     pool_size: int = 1,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -42,12 +43,15 @@ def export_stage(
     """Export ``stage_dir/model.pt``'s feature extractor to ``out_dir`` and write ``out_dir/manifest.json``.
 
     Every file is loaded back right after writing and compared with the eager model on a batch; the max abs
-    difference is logged and recorded in the manifest.
+    difference is logged and recorded in the manifest. A link-prediction stage (a KGE model) is exported by
+    :func:`ssl_kd.export.kg.export_kg_stage` instead: its embedding tables as ``safetensors`` and/or ``tsv`` with the
+    id maps (``layer`` and ``pool_size`` do not apply).
 
     Args:
         stage_dir: A finished stage folder holding ``model.pt``.
         out_dir: Output folder (created).
-        formats: Names of registered formats (``onnx``, ``torchscript``, ``safetensors``).
+        formats: Names of registered formats (``onnx``, ``torchscript``, ``safetensors``); for a KG stage
+            ``safetensors`` and ``tsv``. ``None``: every format that applies to the stage's model.
         layer: Tap to export: ``features`` (penultimate) or a block name such as ``conv5``.
         pool_size: Side of the average pool applied to 4-D maps before flattening.
         tolerance: Largest accepted max abs difference.
@@ -59,8 +63,10 @@ def export_stage(
         ExportError: No model in ``stage_dir`` or a bad layer; ``ExportVerificationError`` above tolerance.
         ConfigError: An unknown format.
     """
-    chosen = resolve_formats(formats)
     source = load_stage(stage_dir)
+    if is_kge(source.model):
+        return export_kg_stage(source, Path(out_dir), formats, tolerance)
+    chosen = resolve_formats(DEFAULT_FORMATS if formats is None else formats)
     extractor = FeatureExtractor(source.model, layer, pool_size)
     batch = verification_batch(source.input_shape)
     with torch.no_grad():

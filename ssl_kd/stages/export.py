@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from ssl_kd.config.schema import ModelSpec, StageConfig
 from ssl_kd.export import DEFAULT_FORMATS, DEFAULT_TOLERANCE, export_stage
 from ssl_kd.export.exporter import resolve_formats
+from ssl_kd.export.kg import KG_FORMATS
 from ssl_kd.models.base import FEATURES
 from ssl_kd.stages.base import Stage, register_stage
 
@@ -21,7 +22,10 @@ EXPORT_DIR = "exported"
 
 
 class ExportStageConfig(StageConfig):
-    """``kind: export``: export an earlier stage's model as ONNX, TorchScript and/or safetensors."""
+    """``kind: export``: export an earlier stage's model as ONNX, TorchScript and/or safetensors.
+
+    A link-prediction stage's KGE model takes ``formats: [safetensors, tsv]`` (see :mod:`ssl_kd.export.kg`).
+    """
 
     kind: Literal["export"] = "export"
     model: ModelSpec = Field(description="the model to export: {from: STAGE}")
@@ -35,7 +39,7 @@ class ExportStageConfig(StageConfig):
     def _known_formats(cls, formats: list[str]) -> list[str]:
         if not formats:
             raise ValueError(f"give at least one format; available: {', '.join(DEFAULT_FORMATS)}")
-        resolve_formats(formats)
+        resolve_formats([name for name in formats if name not in KG_FORMATS])  # KG stages also take tsv
         return formats
 
     @model_validator(mode="after")
