@@ -1,4 +1,4 @@
-"""Linear and low-shot probes on cached features (docs/methods/probes.md; ENVIRONMENT.md, digits saturate).
+"""Linear and low-shot probes on cached features (docs/methods/probes.md; digits saturate full-label probes).
 
 Example:
     python -m eval.linear_probe --train feats/train.npz --test feats/test.npz --shots 1 5 10 --json out.json

@@ -17,6 +17,7 @@ from conftest import REPO
 SCANNED = ("ssl_kd", "benchmarks", "eval", "tests", "pipelines", "docs", "scripts", "README.md", "pyproject.toml")
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 INTERNAL_SPEC = "METHODS" + ".md"
+INTERNAL_NOTES = (INTERNAL_SPEC, "ENVIRONMENT" + ".md", "STYLE" + ".md")  # the developers' notes users do not have
 CITED_PAGE = re.compile(r"docs/methods/([A-Za-z0-9_.-]+?\.md)")
 RELATIVE_LINK = re.compile(r"\]\(([A-Za-z0-9_.-]+\.md)(?:#[^)]*)?\)")
 METHOD_NOTES = REPO / "docs" / "methods"
@@ -42,7 +43,7 @@ def internal_spec_citations(root: Path = REPO) -> list[str]:
     hits = []
     for path in scanned_files(root):
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-            if INTERNAL_SPEC in line:
+            if any(name in line for name in INTERNAL_NOTES):
                 hits.append(f"{path.relative_to(root)}:{number}")
     return hits
 

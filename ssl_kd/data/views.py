@@ -6,7 +6,7 @@ Two presets, parameterised by :class:`ViewsConfig`:
   p = 0.8, grayscale p = 0.2, Gaussian blur p = 0.5), with the crop scale and blur kernel sized for small images.
 - ``digits``: for small grayscale glyphs, where flips and colour changes destroy or carry no information: a gentle
   resized crop, a random affine warp (rotation, translation, shear), an elastic warp and light pixel noise. This
-  recipe took a SimCLR ResNet-18 from below the random-init floor to above it on digits (ENVIRONMENT.md).
+  recipe took a SimCLR ResNet-18 from below the random-init floor to above it on digits (docs/methods/simclr.md).
 """
 
 from __future__ import annotations

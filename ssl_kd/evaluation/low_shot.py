@@ -1,4 +1,4 @@
-"""Low-shot linear probes: k labelled images per class, averaged over random draws (ENVIRONMENT.md).
+"""Low-shot linear probes: k labelled images per class, averaged over random draws (docs/methods/probes.md).
 
 Full-label probes saturate on digits; probes on 1 / 5 / 10 images per class separate representations.
 Shots are drawn from a pool whose features (but not labels) are all available, so each probe standardises

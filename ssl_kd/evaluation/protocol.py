@@ -1,7 +1,7 @@
 """The probe protocol run on one cached feature set: full-label linear probe, kNN and low-shot probes.
 
 docs/methods/probes.md (probes on frozen, unaugmented features; settings tuned on train, never on test) and
-ENVIRONMENT.md "Digits saturate full-label probes" (report low-shot probes beside full-label ones).
+the same page on why digits saturate full-label probes (report low-shot probes beside full-label ones).
 """
 
 from __future__ import annotations

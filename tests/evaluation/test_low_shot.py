@@ -1,4 +1,4 @@
-"""Tests of k-shot sampling and the low-shot probe protocol (ENVIRONMENT.md, digits saturate)."""
+"""Tests of k-shot sampling and the low-shot probe protocol (docs/methods/probes.md: digits saturate full-label probes)."""
 
 from __future__ import annotations
 
