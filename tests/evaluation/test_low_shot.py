@@ -1,4 +1,4 @@
-"""Tests of k-shot sampling and the low-shot probe protocol (docs/methods/probes.md: digits saturate full-label probes)."""
+"""Tests of k-shot sampling and the low-shot probe protocol (docs/methods/probes.md: digits saturate)."""
 
 from __future__ import annotations
 
