@@ -103,6 +103,22 @@ class NegativeSampledTriples(Dataset):
         return Batch(TripleBatch(triples, negatives, corrupt_head), ids, [])
 
 
+def whole_batch_loader(dataset: Dataset, cfg: Any, placement: Placement) -> tuple[DataLoader, ResumableBatchSampler]:
+    """A resumable loader whose dataset builds whole batches from the sampler's ``(index, seed)`` lists."""
+    sampler = ResumableBatchSampler(
+        len(dataset), cfg.data.batch_size, cfg.engine.seed, placement.rank, placement.world_size
+    )
+    loader = DataLoader(
+        dataset,
+        sampler=sampler,
+        batch_size=None,
+        num_workers=cfg.data.num_workers,
+        pin_memory=placement.pin_memory,
+        persistent_workers=cfg.data.num_workers > 0,
+    )
+    return loader, sampler
+
+
 def kg_splits(data: DomainData) -> KGSplits:
     return data.splits
 
@@ -129,19 +145,9 @@ class LinkPrediction(Domain):
         self, data: DomainData, cfg: Any, method_class: type[TrainableMethod], placement: Placement
     ) -> tuple[DataLoader, ResumableBatchSampler]:
         splits = kg_splits(data)
-        sampler = ResumableBatchSampler(
-            len(splits.train), cfg.data.batch_size, cfg.engine.seed, placement.rank, placement.world_size
+        return whole_batch_loader(
+            NegativeSampledTriples(splits.train, cfg.num_negatives, splits.num_entities), cfg, placement
         )
-        dataset = NegativeSampledTriples(splits.train, cfg.num_negatives, splits.num_entities)
-        loader = DataLoader(
-            dataset,
-            sampler=sampler,
-            batch_size=None,
-            num_workers=cfg.data.num_workers,
-            pin_memory=placement.pin_memory,
-            persistent_workers=cfg.data.num_workers > 0,
-        )
-        return loader, sampler
 
     def evaluator(self, data: DomainData, cfg: Any, method: TrainableMethod, placement: Placement) -> Evaluate:
         splits = kg_splits(data)

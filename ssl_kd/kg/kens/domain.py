@@ -17,6 +17,7 @@ from ssl_kd.engine.method import TrainableMethod
 from ssl_kd.engine.sampler import ResumableBatchSampler
 from ssl_kd.errors import ConfigError
 from ssl_kd.evaluation.ranking import evaluate_ranking
+from ssl_kd.kg.domain import whole_batch_loader
 from ssl_kd.kg.kens.data import DOMAIN, KEnSDataConfig, KEnSFacts, ViewTriples
 from ssl_kd.kg.kens.model import KEnSModel
 from ssl_kd.kg.views import LanguageViews
@@ -70,19 +71,7 @@ class AlignedLinkPrediction(Domain):
     def train_loader(
         self, data: DomainData, cfg: Any, method_class: type[TrainableMethod], placement: Placement
     ) -> tuple[DataLoader, ResumableBatchSampler]:
-        dataset = ViewTriples(data.splits, cfg.data.num_negatives)
-        sampler = ResumableBatchSampler(
-            len(dataset), cfg.data.batch_size, cfg.engine.seed, placement.rank, placement.world_size
-        )
-        loader = DataLoader(
-            dataset,
-            sampler=sampler,
-            batch_size=None,
-            num_workers=cfg.data.num_workers,
-            pin_memory=placement.pin_memory,
-            persistent_workers=cfg.data.num_workers > 0,
-        )
-        return loader, sampler
+        return whole_batch_loader(ViewTriples(data.splits, cfg.data.num_negatives), cfg, placement)
 
     def evaluator(self, data: DomainData, cfg: Any, method: TrainableMethod, placement: Placement) -> Evaluate:
         def evaluate() -> dict[str, float]:
