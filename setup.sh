@@ -25,6 +25,9 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check --quiet)
 # torch and torchvision are pinned: these exact wheels are the ones the project is tested with.
 "${PIP[@]}" torch==2.14.1 torchvision==0.29.1
 "${PIP[@]}" -e ".[faiss,dev]"
+# RecBole ships MovieLens-100K inside its package (the recommender pipelines' embedded data). Its own pins (ray,
+# old colorlog) do not install beside this torch, and ssl_kd never imports it: install the package without them.
+"${PIP[@]}" --no-deps recbole==1.2.1
 
 echo "ssl_kd installed in $(pwd)/.venv"
 echo "  main job: .venv/bin/ssl-kd run pipelines/kd_digits.yaml"

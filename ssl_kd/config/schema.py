@@ -237,6 +237,20 @@ class StageConfig(Strict):
         return refs
 
 
+class EarlyStoppingConfig(Strict):
+    """Stop a training stage when a validation metric stops improving, and keep its best state.
+
+    The domain's validation (``Domain.validator``) runs every ``every`` epochs; after ``patience`` validations
+    without improvement of ``metric`` the stage stops, and the method's state from its best validation is restored
+    before the stage writes its model (the state is checkpointed too, so a resumed run stops where a whole one would).
+    """
+
+    metric: str = Field(description="validation metric to watch, e.g. val_accuracy or val_recall_at_50")
+    mode: Literal["max", "min"] = Field("max", description="max: higher is better; min: lower is better")
+    patience: int = Field(50, ge=1, description="validations without improvement before stopping")
+    every: int = Field(1, ge=1, description="epochs between validations")
+
+
 class TrainStageConfig(StageConfig):
     """A training stage: a registered method trained by the shared engine."""
 
@@ -246,6 +260,9 @@ class TrainStageConfig(StageConfig):
     data: DataConfig = Field(default_factory=DataConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None, description="stop on a validation metric and keep the best state (domains with a validation split)"
+    )
 
     @model_validator(mode="after")
     def _method_takes_the_data(self) -> TrainStageConfig:

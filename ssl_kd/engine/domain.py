@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ssl_kd.engine.method import TrainableMethod
 from ssl_kd.engine.sampler import ResumableBatchSampler
@@ -73,6 +73,14 @@ class Domain:
         """A callback returning the test metrics of ``method.output_model()`` (``{}`` where none apply)."""
         raise NotImplementedError
 
+    def validator(self, data: DomainData, cfg: Any, method: TrainableMethod, placement: Placement) -> Evaluate | None:
+        """A callback returning ``val_*`` metrics of ``method`` on the validation split, for ``early_stopping``.
+
+        ``None`` (the default) where the domain has no validation split; a stage that asks for early stopping on such
+        a domain is refused.
+        """
+        return None
+
     def model_metadata(self, data: DomainData, cfg: Any) -> dict[str, Any]:
         """What a stage's ``model.pt`` records beside the weights (dataset, preprocessing, id maps, ...)."""
         return {"dataset": cfg.data.name}
@@ -80,6 +88,27 @@ class Domain:
     def describe(self, data: DomainData) -> str:
         """One log line about the loaded data."""
         return f"{data.num_train_samples} training samples"
+
+
+def whole_batch_loader(dataset: Dataset, cfg: Any, placement: Placement) -> tuple[DataLoader, ResumableBatchSampler]:
+    """A resumable loader whose ``dataset`` builds whole batches from the sampler's ``(index, seed)`` lists.
+
+    ``dataset[items]`` gets one batch's list of ``(sample index, seed)`` and returns a :class:`Batch`: batches are
+    gathered with tensor indexing (no per-sample Python work), and whatever the dataset draws (negatives) comes from
+    the seed, so a resumed run sees the same batches.
+    """
+    sampler = ResumableBatchSampler(
+        len(dataset), cfg.data.batch_size, cfg.engine.seed, placement.rank, placement.world_size
+    )
+    loader = DataLoader(
+        dataset,
+        sampler=sampler,
+        batch_size=None,
+        num_workers=cfg.data.num_workers,
+        pin_memory=placement.pin_memory,
+        persistent_workers=cfg.data.num_workers > 0,
+    )
+    return loader, sampler
 
 
 def register_domain(cls: type[Domain]) -> type[Domain]:

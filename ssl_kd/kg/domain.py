@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_kd.config.schema import DatasetConfig
-from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement, register_domain
+from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement, register_domain, whole_batch_loader
 from ssl_kd.engine.method import Batch, TrainableMethod
 from ssl_kd.engine.sampler import ResumableBatchSampler
 from ssl_kd.evaluation.ranking import evaluate_ranking
@@ -101,22 +101,6 @@ class NegativeSampledTriples(Dataset):
         triples = self.train[ids]
         negatives, corrupt_head = corrupt(triples, self.num_negatives, self.num_entities, generator)
         return Batch(TripleBatch(triples, negatives, corrupt_head), ids, [])
-
-
-def whole_batch_loader(dataset: Dataset, cfg: Any, placement: Placement) -> tuple[DataLoader, ResumableBatchSampler]:
-    """A resumable loader whose dataset builds whole batches from the sampler's ``(index, seed)`` lists."""
-    sampler = ResumableBatchSampler(
-        len(dataset), cfg.data.batch_size, cfg.engine.seed, placement.rank, placement.world_size
-    )
-    loader = DataLoader(
-        dataset,
-        sampler=sampler,
-        batch_size=None,
-        num_workers=cfg.data.num_workers,
-        pin_memory=placement.pin_memory,
-        persistent_workers=cfg.data.num_workers > 0,
-    )
-    return loader, sampler
 
 
 def kg_splits(data: DomainData) -> KGSplits:

@@ -12,12 +12,11 @@ from typing import Any, ClassVar
 
 from torch.utils.data import DataLoader
 
-from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement, register_domain
+from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement, register_domain, whole_batch_loader
 from ssl_kd.engine.method import TrainableMethod
 from ssl_kd.engine.sampler import ResumableBatchSampler
 from ssl_kd.errors import ConfigError
 from ssl_kd.evaluation.ranking import evaluate_ranking
-from ssl_kd.kg.domain import whole_batch_loader
 from ssl_kd.kg.kens.data import DOMAIN, KEnSDataConfig, KEnSFacts, ViewTriples
 from ssl_kd.kg.kens.model import KEnSModel
 from ssl_kd.kg.views import LanguageViews
