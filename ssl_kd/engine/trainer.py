@@ -119,8 +119,26 @@ class Trainer:
         self.method.to(device=device, memory_format=self.memory_format)
         self.main = distributed.is_main()
         self.step_module = wrap_for_ranks(method, device, self.engine.sync_batchnorm)
-        self.optimizer = build_optimizer(method.trainable_named_parameters(), cfg.optim)
+        own = method.own_optimizers()
+        owned = {id(param) for group in own.values() for param in group.parameters}
+        main_parameters = ((name, p) for name, p in method.trainable_named_parameters() if id(p) not in owned)
+        self.optimizer = build_optimizer(main_parameters, cfg.optim)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.own_optimizers = {
+            name: (build_optimizer(((name, p) for p in group.parameters), group.optim), group)
+            for name, group in own.items()
+        }
+        self.stepped = [  # (optimizer, its parameters, its gradient clipping): the main one first
+            (optimizer, [p for group in optimizer.param_groups for p in group["params"]], grad_clip)
+            for optimizer, grad_clip in [
+                (self.optimizer, self.engine.grad_clip),
+                *((optimizer, own.grad_clip) for optimizer, own in self.own_optimizers.values()),
+            ]
+        ]
+        self.own_base_lrs = {
+            name: [param_group["lr"] for param_group in optimizer.param_groups]
+            for name, (optimizer, _) in self.own_optimizers.items()
+        }
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.steps_per_epoch = sampler.batches_per_epoch
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -226,6 +244,10 @@ class Trainer:
         factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base_lr * factor
+        for name, (optimizer, own) in self.own_optimizers.items():
+            factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, own.optim)
+            for group, base_lr in zip(optimizer.param_groups, self.own_base_lrs[name], strict=True):
+                group["lr"] = base_lr * factor
         inputs = move_to_device(batch.inputs, self.device, self.memory_format)
         self.method.sample_ids = batch.sample_ids
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else nullcontext()
@@ -235,13 +257,16 @@ class Trainer:
             with autocast:
                 terms = self.step_module(phase, inputs)
             loss = torch.stack([value.float() for value in terms.values()]).sum()
-            self.optimizer.zero_grad(set_to_none=True)
+            for optimizer, _, _ in self.stepped:
+                optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            if self.engine.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                params = [p for group in self.optimizer.param_groups for p in group["params"]]
-                torch.nn.utils.clip_grad_norm_(params, self.engine.grad_clip)
-            self.scaler.step(self.optimizer)
+            for optimizer, params, grad_clip in self.stepped:
+                if optimizer is not self.optimizer and all(p.grad is None for p in params):
+                    continue  # this phase left the set without gradients (a scaled step would find no inf check)
+                if grad_clip is not None:
+                    self.scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+                self.scaler.step(optimizer)
             self.scaler.update()
             all_terms |= terms
             total = total + loss.detach()
@@ -365,6 +390,9 @@ class Trainer:
                 "step": self.step,
                 "method": self.method.trainable_state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "own_optimizers": {
+                    name: optimizer.state_dict() for name, (optimizer, _) in self.own_optimizers.items()
+                },
                 "scaler": self.scaler.state_dict(),
                 "history": self.history,
                 "epoch_sums": self.epoch_sums,
@@ -391,6 +419,8 @@ class Trainer:
             return
         self.method.load_trainable_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for name, (optimizer, _) in self.own_optimizers.items():
+            optimizer.load_state_dict(state["own_optimizers"][name])
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"].cpu())
         self.step = self.last_good_step = state["step"]
