@@ -23,16 +23,19 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from sklearn.datasets import load_digits
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ssl_kd.errors import DataError
 
@@ -62,7 +65,7 @@ class DetectionSource(Protocol):
         ...
 
     def load(self, index: int) -> Tensor:
-        """The sample's ``(3, S, S)`` uint8 image (raises ``OSError`` / ``RuntimeError`` when undecodable)."""
+        """The sample's ``(3, S, S)`` uint8 image (raises ``OSError`` or ``ValueError`` when undecodable)."""
         ...
 
 
@@ -131,15 +134,17 @@ class DigitCanvasSettings:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def digit_glyphs() -> tuple[list[Tensor], Tensor]:
-    """The 1,797 scikit-learn digits cropped to their non-zero pixels (float 0..1, each ``(h, w)``) and labels."""
+@cache
+def digit_glyphs() -> tuple[tuple[Tensor, ...], Tensor]:
+    """The 1,797 scikit-learn digits cropped to their non-zero pixels (float 0..1, each ``(h, w)``) and labels
+    (read once per process; callers must not modify them)."""
     digits = load_digits()
     glyphs = []
     for image in torch.as_tensor(digits.images, dtype=torch.float32) / 16.0:
         rows, cols = image.amax(1) > 0, image.amax(0) > 0
         r, c = rows.nonzero()[:, 0], cols.nonzero()[:, 0]
         glyphs.append(image[r[0] : r[-1] + 1, c[0] : c[-1] + 1])
-    return glyphs, torch.as_tensor(digits.target, dtype=torch.int64)
+    return tuple(glyphs), torch.as_tensor(digits.target, dtype=torch.int64)
 
 
 def render_glyph(glyph: Tensor, height: int, width: int) -> Tensor:
@@ -167,7 +172,7 @@ def _iou(box: Tensor, boxes: list[Tensor]) -> float:
 
 
 def render_canvas(
-    settings: DigitCanvasSettings, glyphs: list[Tensor], labels: Tensor, rng: np.random.Generator
+    settings: DigitCanvasSettings, glyphs: Sequence[Tensor], labels: Tensor, rng: np.random.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One canvas: ``(size, size)`` float 0..1, its digits' boxes ``(N, 4)`` and labels ``(N,)`` (digit + 1).
 
@@ -374,7 +379,8 @@ class CocoImages:
         return self.boxes[index] * self._scale(index), self.labels[index]
 
     def load(self, index: int) -> Tensor:
-        image = decode_image(str(self.paths[index]), mode=ImageReadMode.RGB)
+        with Image.open(self.paths[index]) as file:
+            image = pil_to_tensor(file.convert("RGB"))
         height, width = self.sizes[index]
         if tuple(image.shape[-2:]) != (height, width):
             raise ValueError(f"decoded size {tuple(image.shape[-2:])} is not the annotated {(height, width)}")
