@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -41,9 +42,17 @@ METRICS = [("mAP", "test_map"), ("AP50", "test_ap50"), ("AP75", "test_ap75")]
 SPEED_ROWS = ("teacher", "student_alone")
 
 
-def run_seed(pipeline_file: Path, seed: int, run_dir: Path, overrides: list[str]) -> dict[str, dict]:
-    """Run every row for one seed; return ``{stage: metrics}``."""
+def run_seed(
+    pipeline_file: Path, seed: int, run_dir: Path, overrides: list[str], shared_teacher: Path | None = None
+) -> dict[str, dict]:
+    """Run every row for one seed; return ``{stage: metrics}``.
+
+    ``shared_teacher``: a finished teacher stage folder of the same config (``teacher.engine.seed`` pinned) copied in
+    first, so that the scheduler skips the teacher and every seed's students distil the same teacher.
+    """
     pipeline = load_pipeline(pipeline_file, [f"engine.seed={seed}", "engine.progress=false", *overrides])
+    if shared_teacher is not None and not (run_dir / "teacher").exists() and (shared_teacher / "model.pt").is_file():
+        shutil.copytree(shared_teacher, run_dir / "teacher")
     return {outcome.name: outcome.metrics for outcome in Scheduler(pipeline, run_dir).run()}
 
 
@@ -107,6 +116,8 @@ def report(
         if any(stage not in results[s] for s in seeds):
             lines.append(f"| {label} | not run on every seed |" + " |" * len(METRICS))
             continue
+        if stage == "teacher" and len({results[s][stage]["test_map"] for s in seeds}) == 1:
+            label = "teacher (one run, distilled by every seed)"
         cells = [mean_std([results[s][stage][key] for s in seeds]) for _, key in METRICS]
         delta = [results[s][stage]["test_map"] - results[s]["student_alone"]["test_map"] for s in seeds]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean_std(delta, signed=True)} |")
@@ -143,14 +154,24 @@ def main() -> None:
     parser.add_argument("--pipeline", type=Path, default=PIPELINE, help="pipeline file (default: %(default)s)")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/bench_icd"))
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="pipeline overrides KEY=VALUE")
+    parser.add_argument(
+        "--teacher-seed",
+        type=int,
+        help="train the teacher once, with this seed, in RUN_DIR/seed<it>, and distil it for every seed (saves time)",
+    )
     parser.add_argument("--out", type=Path, help="report file (default: RUN_DIR/icd.md)")
     parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs in RUN_DIR, run none")
     args = parser.parse_args()
     folders = {seed: args.run_dir / f"seed{seed}" for seed in args.seeds}
+    overrides = list(args.overrides)
+    shared = None
+    if args.teacher_seed is not None:
+        overrides.append(f"teacher.engine.seed={args.teacher_seed}")
+        shared = args.run_dir / f"seed{args.teacher_seed}" / "teacher"
     if args.report_only:
         results = {seed: read_results(folder) for seed, folder in folders.items()}
     else:
-        results = {seed: run_seed(args.pipeline, seed, folder, args.overrides) for seed, folder in folders.items()}
+        results = {seed: run_seed(args.pipeline, seed, folder, overrides, shared) for seed, folder in folders.items()}
     first = folders[args.seeds[0]]
     speed: dict[str, tuple[float, float, int]] = {}
     if all((first / stage / "model.pt").is_file() for stage in SPEED_ROWS):
@@ -164,6 +185,8 @@ def main() -> None:
     command = "python -m benchmarks.icd --seeds " + " ".join(map(str, args.seeds))
     if args.pipeline != PIPELINE:
         command += f" --pipeline {args.pipeline}"
+    if args.teacher_seed is not None:
+        command += f" --teacher-seed {args.teacher_seed}"
     if args.overrides:
         command += " --set " + " ".join(args.overrides)
     text = report(results, speed, args.seeds, command)
