@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ssl_kd.config import load_pipeline
-from ssl_kd.errors import ConfigError
+from ssl_kd.errors import ConfigError, DataError
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.scheduler import Scheduler
 
-from conftest import REPO, write_pipeline
+from conftest import kill_once_checkpointed, resume_and_compare, run_command, write_pipeline
 
 SMALL = {"backbone": "mobilenet_v3_small", "backbone_options": {"small_input": False}, "fpn_channels": 32}
 
@@ -69,60 +65,38 @@ def test_every_stage_reports_coco_box_metrics(tiny_detection_run: tuple[Path, li
     assert meta["image_size"] == 64 and meta["domain"] == "object_detection"
 
 
-def _cli(pipeline: Path, run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "ssl_kd", "run", str(pipeline), "--run-dir", str(run_dir), "--no-report"]
-
-
 def test_sigkill_during_a_detection_stage_resumes_to_identical_metrics(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     raw = tiny_detection(tmp_path / "data")
     raw["stages"] = [{**raw["stages"][0], "epochs": 4}]
     pipeline = write_pipeline(tmp_path / "detection.yaml", raw)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(_cli(pipeline, killed), cwd=REPO, env=env)
-    checkpoint = killed / "teacher" / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 240
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    resumed = subprocess.run(_cli(pipeline, killed), cwd=REPO, env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    killed, fresh = tmp_path / "killed", tmp_path / "fresh"
+    command = run_command(pipeline, killed, "--no-report")
+    kill_once_checkpointed(command, killed / "teacher" / "checkpoints" / "last.pt", env)
+    resume_and_compare(command, run_command(pipeline, fresh, "--no-report"), env)
     assert "resuming from checkpoint at step" in (killed / "teacher" / "log.txt").read_text()
-    fresh = subprocess.run(_cli(pipeline, tmp_path / "fresh"), cwd=REPO, env=env, capture_output=True, text=True)
-    assert fresh.returncode == 0, fresh.stderr
     resumed_metrics = json.loads((killed / "results.json").read_text())["teacher"]
-    fresh_metrics = json.loads((tmp_path / "fresh" / "results.json").read_text())["teacher"]
+    fresh_metrics = json.loads((fresh / "results.json").read_text())["teacher"]
     assert resumed_metrics == pytest.approx(fresh_metrics, rel=1e-6, abs=1e-7)
-
-
-def _validate(tmp_path: Path, raw: dict) -> subprocess.CompletedProcess:
-    path = write_pipeline(tmp_path / "p.yaml", raw)
-    return subprocess.run(
-        [sys.executable, "-m", "ssl_kd", "validate", str(path)], cwd=REPO, capture_output=True, text=True
-    )
 
 
 def test_a_missing_coco_root_is_one_clear_line(tmp_path: Path) -> None:
     raw = tiny_detection(tmp_path)
     raw["defaults"]["data"] = {"name": "coco", "root": str(tmp_path / "nowhere"), "annotations": "a.json"}
-    result = _validate(tmp_path, raw)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ssl-kd: error")]
-    assert result.returncode != 0 and len(errors) == 1 and "does not exist" in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
+    with pytest.raises(ConfigError, match="does not exist") as err:
+        load_pipeline(write_pipeline(tmp_path / "p.yaml", raw))
+    assert str(tmp_path / "nowhere") in str(err.value) and "\n" not in str(err.value).strip()
 
 
 def test_missing_coco_annotations_are_named_when_the_stage_runs(tmp_path: Path) -> None:
     raw = tiny_detection(tmp_path)
     raw["defaults"]["data"] = {"name": "coco", "root": str(tmp_path), "annotations": "annotations/missing.json"}
     raw["stages"] = raw["stages"][:1]
-    path = write_pipeline(tmp_path / "p.yaml", raw)
-    result = subprocess.run(_cli(path, tmp_path / "run"), cwd=REPO, capture_output=True, text=True)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ssl-kd: error")]
-    assert result.returncode != 0 and len(errors) == 1, result.stderr
-    assert str(tmp_path / "annotations/missing.json") in errors[0] and "do not exist" in errors[0]
+    pipeline = load_pipeline(write_pipeline(tmp_path / "p.yaml", raw))
+    with pytest.raises(DataError, match="do not exist") as err:
+        Scheduler(pipeline, tmp_path / "run").run()
+    assert str(tmp_path / "annotations/missing.json") in str(err.value) and "\n" not in str(err.value)
 
 
 def test_coco_options_on_the_canvases_are_refused(tmp_path: Path) -> None:
