@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     name = "detection_speed_quick" if args.quick else "detection_speed"
+    canvases = 160 if args.quick else args.canvases
     raw_file = RESULTS / f"{name}.json"
     if args.report_only:
         raw = json.loads(raw_file.read_text())
@@ -217,10 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load": os.getloadavg()[0],
             "command": "python -m benchmarks.detection_speed " + " ".join(sys.argv[1:] if argv is None else argv),
             "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
-            "rows": [
-                run_stage(stage, args.repeats, 160 if args.quick else args.canvases, args.run_dir)
-                for stage in args.stages
-            ],
+            "rows": [run_stage(stage, args.repeats, canvases, args.run_dir) for stage in args.stages],
         }
         raw_file.write_text(json.dumps(raw, indent=1) + "\n")
     report = tabulate(raw)
