@@ -25,7 +25,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,7 +37,8 @@ from torch import Tensor
 from ssl_kd.errors import DataError
 
 PLANETOID_GRAPHS = ("Cora", "Citeseer", "Pubmed")
-PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph")
+PLANETOID_PARTS = ("allx", "ally", "tx", "ty", "graph")
+"""The raw files read (with ``test.index``); ``x`` and ``y``, the standard split's labelled rows, are not needed."""
 NPZ_KEYS = ("adj_data", "adj_indices", "adj_indptr", "adj_shape", "labels")
 
 
@@ -181,8 +182,11 @@ class RestrictedUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="latin1")
         self.allowed = allowed
 
+    PYTHON2_MODULES: ClassVar[dict[str, str]] = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+    """Python 2 module names (the original Planetoid files; protocol-2 pickles write them too)."""
+
     def find_class(self, module: str, name: str) -> Any:
-        found = self.allowed.get((module, name))
+        found = self.allowed.get((self.PYTHON2_MODULES.get(module, module), name))
         if found is None:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only plain data is read)")
         return found
@@ -209,10 +213,10 @@ def planetoid_folder(root: Path, graph: str) -> Path:
     prefix = graph.lower()
     candidates = [root, root / graph, root / graph / "raw", root / prefix, root / prefix / "raw"]
     for folder in candidates:
-        if (folder / f"ind.{prefix}.x").is_file():
+        if (folder / f"ind.{prefix}.allx").is_file():
             return folder
     raise DataError(
-        f"{root}: no Planetoid file ind.{prefix}.x here or in {graph}/ or {graph}/raw/ (the raw files "
+        f"{root}: no Planetoid file ind.{prefix}.allx here or in {graph}/ or {graph}/raw/ (the raw files "
         f"ind.{prefix}.{{{','.join(PLANETOID_PARTS)}}} and ind.{prefix}.test.index; nothing is downloaded)"
     )
 

@@ -6,6 +6,7 @@ import inspect
 from typing import ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
@@ -51,6 +52,15 @@ def graph_model(spec: ModelSpec, env: MethodEnv) -> GraphModel:
     return model
 
 
+def inputs_of(graph: NodeGraph) -> GraphInputs:
+    """What a node classifier reads of ``graph``: features, edges, CPF's label prior and the labelled-node mask."""
+    labelled = torch.zeros(graph.num_nodes, dtype=torch.bool)
+    labelled[graph.labelled] = True
+    prior = torch.full((graph.num_nodes, graph.num_classes), 1.0 / graph.num_classes)
+    prior[graph.labelled] = F.one_hot(graph.labels[graph.labelled], graph.num_classes).float()
+    return GraphInputs(graph.features, graph.edge_index, prior, labelled)
+
+
 class GraphMethod(TrainableMethod):
     """Base of node-classification methods. The graph lives on the method's device as (non-checkpointed) buffers;
     a batch's ``inputs`` are the ids of the nodes its loss covers (``loss_nodes``)."""
@@ -62,15 +72,9 @@ class GraphMethod(TrainableMethod):
     def __init__(self, cfg: GraphTrainConfig, env: MethodEnv) -> None:
         super().__init__(cfg, env)
         graph: NodeGraph = env.data
-        labelled = torch.zeros(graph.num_nodes, dtype=torch.bool)
-        labelled[graph.labelled] = True
-        prior = torch.full((graph.num_nodes, graph.num_classes), 1.0 / graph.num_classes)
-        prior[graph.labelled] = torch.nn.functional.one_hot(graph.labels[graph.labelled], graph.num_classes).float()
+        inputs = inputs_of(graph)
         buffers = {
-            "features": graph.features,
-            "edge_index": graph.edge_index,
-            "prior": prior,
-            "labelled": labelled,
+            **inputs._asdict(),
             "labels": graph.labels,
             "validation_nodes": graph.validation,
             "test_nodes": graph.test,
