@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -61,16 +68,22 @@ class GraphDataConfig(DatasetConfig):
         1_000_000, ge=1, description="training nodes per step; default: all of them (full-batch, one step per epoch)"
     )
 
+    @field_validator("graph")
+    @classmethod
+    def _planetoid_name(cls, graph: str | None, info: ValidationInfo) -> str | None:
+        """A Planetoid graph's name in its usual spelling (``cora`` -> ``Cora``)."""
+        if graph is None or info.data.get("name") != "planetoid":
+            return graph
+        known = {name.lower(): name for name in PLANETOID_GRAPHS}
+        if graph.lower() not in known:
+            raise ValueError(f"data.graph {graph!r} is not a Planetoid graph: {', '.join(PLANETOID_GRAPHS)}")
+        return known[graph.lower()]
+
     @model_validator(mode="after")
     def _graph_named(self) -> GraphDataConfig:
-        if self.name == "planetoid":
-            if self.graph is None:
-                raise ValueError(f"planetoid needs data.graph: one of {', '.join(PLANETOID_GRAPHS)}")
-            known = {name.lower(): name for name in PLANETOID_GRAPHS}
-            if self.graph.lower() not in known:
-                raise ValueError(f"data.graph {self.graph!r} is not a Planetoid graph: {', '.join(PLANETOID_GRAPHS)}")
-            self.__dict__["graph"] = known[self.graph.lower()]
-        elif self.name == "digits_graph" and self.graph is not None:
+        if self.name == "planetoid" and self.graph is None:
+            raise ValueError(f"planetoid needs data.graph: one of {', '.join(PLANETOID_GRAPHS)}")
+        if self.name == "digits_graph" and self.graph is not None:
             raise ValueError("data.graph names a graph in data.root (planetoid, graph_npz), not for digits_graph")
         return self
 

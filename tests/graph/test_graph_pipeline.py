@@ -31,7 +31,8 @@ TINY_GRAPH = {
         "epochs": 4,
     },
     "stages": [
-        {"name": "gcn", "method": "gnn", "model": {"arch": "gcn", "options": {"hidden": 16}}, "epochs": 30},
+        {"name": "gcn", "method": "gnn", "model": {"arch": "gcn", "options": {"hidden": 16}}, "epochs": 30,
+         "early_stopping": {"metric": "val_accuracy", "patience": 3}},
         {"name": "cpf_ind", "method": "cpf", "student": {"arch": "cpf", "options": {"steps": 3}},
          "teacher": {"from": "gcn"}},
         {"name": "cpf_tra", "method": "cpf", "distance": "per_node_l2",
@@ -139,6 +140,17 @@ def test_a_graph_method_on_image_data_is_refused(tmp_path: Path) -> None:
         load_pipeline(write_pipeline(tmp_path / "p.yaml", raw))
 
 
-def test_history_records_the_validation_accuracy_curve(tiny_graph_run: tuple[Path, list]) -> None:
-    history = json.loads((tiny_graph_run[0] / "run" / "gcn" / "history.json").read_text())
-    assert len(history) == 30 and history[-1]["ce"] < history[0]["ce"]
+def test_the_teacher_early_stops_on_validation_accuracy_and_keeps_its_best_state(
+    tiny_graph_run: tuple[Path, list],
+) -> None:
+    root, outcomes = tiny_graph_run
+    metrics = outcomes[0].metrics
+    history = json.loads((root / "run" / "gcn" / "history.json").read_text())
+    assert len(history) == metrics["stopped_epoch"] and metrics["best_epoch"] <= metrics["stopped_epoch"]
+    assert max(record["val_accuracy"] for record in history) == pytest.approx(metrics["best_val_accuracy"])
+    teacher, _ = load_saved_model(root / "run" / "gcn")
+    graph = NodeClassification().load(load_pipeline(root / "graph.yaml").stage("gcn")).splits
+    with torch.no_grad():
+        predicted = teacher.eval()(inputs_of(graph)).argmax(dim=1)
+    val = (predicted[graph.validation] == graph.labels[graph.validation]).float().mean().item()
+    assert val == pytest.approx(metrics["best_val_accuracy"])  # the saved model is the best validation state
