@@ -34,11 +34,11 @@ from ssl_kd.models.saved import load_saved_model
 from ssl_kd.scheduler import Scheduler
 
 PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "cpf_digits_graph.yaml"
+ABLATION = {"feat_dropout": 0.2, "attn_dropout": 0.2}  # as the pipeline's CPF-ind students
 EXTRA_STAGES = [
-    {"name": "plp_only_gcn", "method": "cpf", "student": {"arch": "cpf", "options": {"variant": "plp_only"}},
-     "teacher": {"from": "gcn"}},
-    {"name": "ft_only_gcn", "method": "cpf", "student": {"arch": "cpf", "options": {"variant": "ft_only"}},
-     "teacher": {"from": "gcn"}},
+    {"name": f"{variant}_gcn", "method": "cpf", "student": {"arch": "cpf", "options": {"variant": variant, **ABLATION}},
+     "teacher": {"from": "gcn"}, "early_stopping": {"metric": "val_accuracy", "patience": 100}}
+    for variant in ("plp_only", "ft_only")
 ]  # fmt: skip
 TEACHERS = [("GCN", "gcn"), ("GAT", "gat"), ("APPNP", "appnp")]
 STUDENTS = [  # (label, stage, teacher stage)
@@ -56,7 +56,11 @@ def _students(*settings: str) -> list[str]:
     return [f"{stage}.{setting}" for setting in settings for stage in PILOT_STAGES[1:]]
 
 
-PILOT_GRID: dict[str, list[str]] = {  # setting -> overrides; every setting runs the three PILOT_STAGES
+CODE_DEFAULTS = _students(
+    "student.options.feat_dropout=0.6", "student.options.attn_dropout=0.6", "early_stopping.patience=50"
+)
+"""The students' settings of CPF's code, under every pilot setting (the pipeline now ships the pilot's choice)."""
+PILOT_GRID: dict[str, list[str]] = {  # setting -> overrides after CODE_DEFAULTS; each runs the three PILOT_STAGES
     "cpf_defaults": [],
     "patience100": _students("early_stopping.patience=100"),
     "knn5": ["data.knn=5", *_students("early_stopping.patience=100")],
@@ -210,7 +214,7 @@ def main() -> None:
         folder = args.run_dir / "pilot" / setting
         if args.pilot and not args.report_only:
             stages = [stage for stage in all_stages() if stage["name"] in PILOT_STAGES]
-            pilot[setting] = run_pipeline(folder, PILOT_SEED, stages, overrides)
+            pilot[setting] = run_pipeline(folder, PILOT_SEED, stages, CODE_DEFAULTS + overrides)
         elif folder.is_dir():
             pilot[setting] = read_results(folder)
     folders = {seed: args.run_dir / f"seed{seed}" for seed in args.seeds}
