@@ -127,7 +127,7 @@ def verdict(deltas: list[float]) -> str:
 
 def accuracy_table(by_seed: dict[int, dict[str, dict]], seeds: list[int]) -> list[str]:
     lines = [
-        "| model | test accuracy | Δ vs its teacher (paired) | beats teacher by > 2 std? | stopped epochs |",
+        "| model | test accuracy | Δ vs its teacher (points, paired) | beats teacher by > 2 std? | stopped epochs |",
         "| --- | --- | --- | --- | --- |",
     ]
 
@@ -144,10 +144,25 @@ def accuracy_table(by_seed: dict[int, dict[str, dict]], seeds: list[int]) -> lis
             continue
         values = [by_seed[s][stage]["test_accuracy"] for s in seeds]
         deltas = [by_seed[s][stage]["test_accuracy"] - by_seed[s][teacher]["test_accuracy"] for s in seeds]
-        lines.append(
-            f"| {label} | {mean_std(values)} | {mean_std(deltas, signed=True)} | {verdict(deltas)} | {stopped(stage)} |"
-        )
+        points = f"{100 * statistics.mean(deltas):+.2f} ± {100 * seed_std(deltas):.2f}"
+        lines.append(f"| {label} | {mean_std(values)} | {points} | {verdict(deltas)} | {stopped(stage)} |")
     return lines
+
+
+def gcn_verdict(by_seed: dict[int, dict[str, dict]], seeds: list[int]) -> list[str]:
+    """The acceptance question in words: does CPF beat its GCN teacher by more than two standard deviations?"""
+    lines = []
+    for label, stage in (("CPF-ind", "cpf_ind_gcn"), ("CPF-tra", "cpf_tra_gcn")):
+        if not seeds or any(stage not in by_seed[s] or "gcn" not in by_seed[s] for s in seeds):
+            continue
+        deltas = [by_seed[s][stage]["test_accuracy"] - by_seed[s]["gcn"]["test_accuracy"] for s in seeds]
+        mean, std = statistics.mean(deltas), seed_std(deltas)
+        answer = "beats" if verdict(deltas) == "yes" else "does not beat"
+        lines.append(
+            f"- {label} {answer} its GCN teacher by more than two standard deviations: Δ = {100 * mean:+.2f} ± "
+            f"{100 * std:.2f} points over {len(seeds)} seeds (the paper: +1.4 to +4.7 points on average)."
+        )
+    return [*lines, ""] if lines else []
 
 
 def pilot_table(pilot: dict[str, dict[str, dict]]) -> list[str]:
@@ -158,7 +173,8 @@ def pilot_table(pilot: dict[str, dict[str, dict]]) -> list[str]:
     for setting, results in pilot.items():
         cells = [f"{results[s]['test_accuracy']:.3f}" if s in results else "-" for s in PILOT_STAGES]
         vals = [f"{results[s]['best_val_accuracy']:.3f}" if s in results else "-" for s in PILOT_STAGES]
-        overrides = ", ".join(f"`{o}`" for o in PILOT_GRID[setting])
+        overrides = ", ".join(f"`{o}`" for o in PILOT_GRID[setting] if not o.startswith(f"{PILOT_STAGES[2]}."))
+        overrides = overrides.replace(f"{PILOT_STAGES[1]}.", "students' ") or "(CPF's code defaults)"
         lines.append(f"| {setting} | {overrides} | " + " | ".join(cells + vals) + " |")
     return lines
 
@@ -174,10 +190,12 @@ def report(
         f"{', '.join(map(str, seeds))}: each seed sets the initialisation (`engine.seed`) and the labelled /",
         "validation draw (`data.split_seed`). Test node accuracy, mean ± sample std over seeds; Δ: the student minus",
         "its own teacher, paired by seed (mean ± std); 'beats by > 2 std': the mean Δ exceeds twice the std of the Δs.",
-        "Every stage early-stops on validation accuracy (patience 50, best state kept); stopped epochs per seed.",
+        "Every stage early-stops on validation accuracy (best state kept; patience 50 for teachers, 100 for students);",
+        "stopped epochs per seed. Δ in accuracy points (0.01 accuracy = 1 point).",
         "",
         *accuracy_table(results, seeds),
         "",
+        *gcn_verdict(results, seeds),
     ]
     if cost:
         lines += [
@@ -236,10 +254,39 @@ def main() -> None:
     print(text + NOTES)
 
 
-NOTES = """
-## How this was made and how the regime was chosen
+NOTES = """## How this was made and how the regime was chosen
 
-(see the end of this section once the runs are done)
+`OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.cpf --pilot` (the pilot grid) and then
+`OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.cpf --seeds 0 1 2`, on 2 CPU cores shared with two other engineers'
+jobs (load average 2 to 7), then `--report-only --out benchmarks/results/cpf.md` to write this file. Wall times
+under that load are not comparable to a quiet machine; the forward times above compare models within one run.
+
+The regime was chosen on pilot seed 10 only (split and initialisation), GCN teacher -> CPF-ind / CPF-tra, by the
+students' mean best *validation* accuracy (test accuracy is shown but was not used). Every setting starts from CPF's
+code defaults (k = 10 here, students' feature / attention dropout 0.6, patience 50, lr 0.01, K = 10) and changes one
+thing: with the code's patience 50 the CPF-ind student stopped at epoch 52 keeping its epoch-2 state (label
+propagation alone scores well from the start; validation accuracy then dips for about 70 epochs while the feature MLP
+learns), so every other setting uses patience 100 for the students. Among those, dropout 0.2 and dropout 0 tied on
+validation (0.980); 0.2, the nearer to the code's 0.6, was kept. k = 5 and k = 20 lowered the teacher's and the
+students' validation accuracy; lr 0.05 and K = 5 did not beat lr 0.01 and K = 10. The teachers keep CPF's code
+settings (GCN hidden 64, dropout 0.8; GAT 8 x 8 heads, dropout 0.6; APPNP hidden 64, dropout 0.5, alpha 0.1, K 10),
+lr 0.01, weight decay 0.01, patience 50. The ablations use the CPF-ind students' settings.
+
+Cora, Citeseer and Pubmed were not run: their files are not on this machine (the pipeline reads them with
+`data.name=planetoid data.root=... data.graph=Cora`, tested on a hand-written fixture in Planetoid's raw format).
+
+Label propagation alone (the PLP ablation) is the one row that clearly beats the GCN teacher (+1.7 points, more than
+two standard deviations), and it does so with its state from epoch 1: validation accuracy never improved on the
+nearly untrained propagation (confidences near their random initialisation, so close to plain label propagation
+from the 200 labelled nodes), and distillation towards the teacher only pulled it down. The full CPF students, whose
+gates let the feature MLP in, end where their teachers are. So on this graph the structure prior is what helps, and
+fitting the teacher's predictions trades it away.
+
+Why the student does not go beyond its teacher here: on the digits kNN graph the GCN teacher is already at about
+0.97 test accuracy, and the label-propagation prior alone is strong on this very homophilous graph, so there is little
+room left; the students match their teachers within a fraction of a point instead of gaining the paper's 1.4 to 4.7.
+Scoring cost does not favour the student either on this graph: with one gate per node and one MLP as wide as the
+GCN's, CPF has more parameters than the 2-layer GCN and its 10 propagation steps make a full-graph forward slower.
 """
 
 if __name__ == "__main__":
