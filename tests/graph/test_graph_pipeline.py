@@ -16,6 +16,7 @@ from ssl_kd.config import load_pipeline
 from ssl_kd.errors import ConfigError
 from ssl_kd.graph.domain import NodeClassification
 from ssl_kd.graph.methods.base import inputs_of
+from ssl_kd.graph.methods.cpf import CPF
 from ssl_kd.graph.models import GCN, CPFStudent
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.scheduler import Scheduler
@@ -154,3 +155,30 @@ def test_the_teacher_early_stops_on_validation_accuracy_and_keeps_its_best_state
         predicted = teacher.eval()(inputs_of(graph)).argmax(dim=1)
     val = (predicted[graph.validation] == graph.labels[graph.validation]).float().mean().item()
     assert val == pytest.approx(metrics["best_val_accuracy"])  # the saved model is the best validation state
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_cpf_stage_resumes_to_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    teacher = {**TINY_GRAPH["stages"][0], "epochs": 5}
+    student = {**TINY_GRAPH["stages"][1], "epochs": 40, "early_stopping": {"metric": "val_accuracy", "patience": 8}}
+    raw = {**TINY_GRAPH, "stages": [teacher, student]}
+    raw["defaults"] = {**raw["defaults"], "engine": {**raw["defaults"]["engine"], "checkpoint_every": 1}}
+    pipeline = load_pipeline(write_pipeline(tmp_path / "graph.yaml", raw))
+    fresh = Scheduler(pipeline, tmp_path / "fresh").run()
+
+    def stop(self: CPF, epoch: int) -> None:
+        if epoch == 11:  # the checkpoint of step 11 is written after this hook, so the run resumes from step 10
+            raise _Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CPF, "on_epoch_end", stop)
+        with pytest.raises(_Interrupted):
+            Scheduler(pipeline, tmp_path / "killed").run()
+    resumed = Scheduler(pipeline, tmp_path / "killed").run()
+    assert [outcome.action for outcome in resumed] == ["skipped", "resumed"]
+    assert resumed[1].metrics == pytest.approx(fresh[1].metrics, rel=1e-6, abs=1e-7)
+    gates = [(tmp_path / run / "cpf_ind" / "gates.csv").read_text() for run in ("killed", "fresh")]
+    assert gates[0] == gates[1]
