@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-BUILTIN_PACKAGES = ("ssl_kd.models", "ssl_kd.data", "ssl_kd.methods", "ssl_kd.stages", "ssl_kd.kg")
+BUILTIN_PACKAGES = ("ssl_kd.models", "ssl_kd.data", "ssl_kd.methods", "ssl_kd.stages", "ssl_kd.kg", "ssl_kd.recsys")
 
 
 def load() -> None:
