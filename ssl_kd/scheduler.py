@@ -61,6 +61,8 @@ class StageOutcome:
 def semantic_config(stage: StageConfig) -> dict[str, Any]:
     """The part of a stage's config that determines its results."""
     data = stage.model_dump(mode="json", by_alias=True)
+    if data.get("early_stopping", False) is None:  # unset: the fingerprints of runs from before the option stay valid
+        del data["early_stopping"]
     engine = data.get("engine")
     if isinstance(engine, dict):
         for key in EngineConfig.NON_SEMANTIC:

@@ -50,6 +50,21 @@ def move_to_device(inputs: Any, device: torch.device, memory_format: torch.memor
 
 
 @dataclass
+class OwnOptimizer:
+    """Parameters that train under their own optimiser, schedule and gradient clipping.
+
+    Attributes:
+        parameters: the parameters (left out of the stage's main optimiser).
+        optim: their optimiser and schedule (an ``OptimConfig``).
+        grad_clip: max global gradient norm of these parameters alone (None: no clipping).
+    """
+
+    parameters: list[nn.Parameter]
+    optim: Any
+    grad_clip: float | None = None
+
+
+@dataclass
 class MethodEnv:
     """What a method may ask of the stage that runs it.
 
@@ -100,6 +115,14 @@ class TrainableMethod(nn.Module):
     def output_model(self) -> nn.Module:
         """The model this stage hands to later stages (e.g. the student)."""
         raise NotImplementedError
+
+    def own_optimizers(self) -> dict[str, OwnOptimizer]:
+        """Parameter sets with their own optimiser, e.g. ICD's auxiliary decoder (AdamW) beside an SGD student.
+
+        Every other trainable parameter trains under the stage's ``optim``. The engine schedules, clips, steps and
+        checkpoints each set's optimiser alongside the main one. Default: none.
+        """
+        return {}
 
     def on_step_end(self, step: int) -> None:
         """Hook after each optimiser step (momentum encoders, queues)."""

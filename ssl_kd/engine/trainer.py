@@ -2,7 +2,8 @@
 
 Owns device placement, mixed precision, channels_last, the optimiser and per-step schedule, gradient clipping,
 checkpointing (every ``checkpoint_every`` steps and at the end, atomically), exact resumption, the progress bar,
-TensorBoard scalars and the NaN/inf guard. Loss values stay on the device between log intervals: the only host
+TensorBoard scalars, the NaN/inf guard and early stopping on a validation metric (the best state is kept, checkpointed
+and restored at the end). Loss values stay on the device between log intervals: the only host
 syncs are every ``log_every`` steps, before a checkpoint and at the end of an epoch.
 
 Under ``torchrun`` the method is wrapped in DistributedDataParallel (through :class:`MethodStep`, whose forward is
@@ -81,6 +82,8 @@ class Trainer:
         device: where to train.
         log: the stage's logger.
         evaluate: optional callback returning test metrics, run every ``engine.eval_every`` epochs.
+        validate: callback returning ``val_*`` metrics, run every ``early_stopping.every`` epochs when the stage
+            sets ``early_stopping`` (required then).
     """
 
     def __init__(
@@ -94,7 +97,10 @@ class Trainer:
         device: torch.device,
         log: logging.Logger,
         evaluate: Evaluate | None = None,
+        validate: Evaluate | None = None,
     ) -> None:
+        if cfg.early_stopping is not None and validate is None:
+            raise ConfigError(f"stage {cfg.name!r}: early_stopping needs a validation split, and this data has none")
         self.method = method
         self.cfg = cfg
         self.engine = cfg.engine
@@ -106,13 +112,33 @@ class Trainer:
         self.device = device
         self.log = log
         self.evaluate = evaluate
+        self.validate = validate
+        self.early_stopping = cfg.early_stopping
         self.dtype = amp_dtype(self.engine.amp, device)
         self.memory_format = torch.channels_last if self.engine.channels_last else torch.preserve_format
         self.method.to(device=device, memory_format=self.memory_format)
         self.main = distributed.is_main()
         self.step_module = wrap_for_ranks(method, device, self.engine.sync_batchnorm)
-        self.optimizer = build_optimizer(method.trainable_named_parameters(), cfg.optim)
+        own = method.own_optimizers()
+        owned = {id(param) for group in own.values() for param in group.parameters}
+        main_parameters = ((name, p) for name, p in method.trainable_named_parameters() if id(p) not in owned)
+        self.optimizer = build_optimizer(main_parameters, cfg.optim)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.own_optimizers = {
+            name: (build_optimizer(((name, p) for p in group.parameters), group.optim), group)
+            for name, group in own.items()
+        }
+        self.stepped = [  # (optimizer, its parameters, its gradient clipping): the main one first
+            (optimizer, [p for group in optimizer.param_groups for p in group["params"]], grad_clip)
+            for optimizer, grad_clip in [
+                (self.optimizer, self.engine.grad_clip),
+                *((optimizer, own.grad_clip) for optimizer, own in self.own_optimizers.values()),
+            ]
+        ]
+        self.own_base_lrs = {
+            name: [param_group["lr"] for param_group in optimizer.param_groups]
+            for name, (optimizer, _) in self.own_optimizers.items()
+        }
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.steps_per_epoch = sampler.batches_per_epoch
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -124,6 +150,12 @@ class Trainer:
         self.last_good_step = 0
         self.samples_per_s = 0.0
         self.data_wait_frac = 0.0
+        # early stopping: the best validation so far, the method's state then, validations since, whether stopped
+        self.best_value = math.nan
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stale_validations = 0
+        self.stopped_epoch = 0
 
     def fit(self) -> dict[str, Any]:
         """Train to the end (or resume to the end) and return the final training metrics."""
@@ -138,21 +170,30 @@ class Trainer:
             disable=None if self.engine.progress and self.main else True,
         )
         try:
-            while self.step < self.total_steps:
+            while self.step < self.total_steps and not self.stopped_epoch:
                 self._run_epoch(bar, writer)
         finally:
             bar.close()
             if writer is not None:
                 writer.close()
+        if self.best_state is not None:
+            self.method.load_trainable_state_dict(self.best_state)
         self._save_checkpoint()
         last = self.history[-1] if self.history else {}
-        return {
+        metrics = {
             "train_loss": last.get("loss", math.nan),
             "steps": self.step,
             "skipped_samples": int(
                 distributed.all_reduce_sum(torch.tensor(len(self.skipped), device=self.device)).item()
             ),
         }
+        if self.early_stopping is not None:
+            metrics |= {
+                f"best_{self.early_stopping.metric}": self.best_value,
+                "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch or self.step // self.steps_per_epoch,
+            }
+        return metrics
 
     def _run_epoch(self, bar: tqdm, writer: Any) -> None:
         epoch_start = time.perf_counter()
@@ -203,6 +244,10 @@ class Trainer:
         factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base_lr * factor
+        for name, (optimizer, own) in self.own_optimizers.items():
+            factor = lr_factor(self.step, self.total_steps, self.steps_per_epoch, own.optim)
+            for group, base_lr in zip(optimizer.param_groups, self.own_base_lrs[name], strict=True):
+                group["lr"] = base_lr * factor
         inputs = move_to_device(batch.inputs, self.device, self.memory_format)
         self.method.sample_ids = batch.sample_ids
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else nullcontext()
@@ -212,13 +257,16 @@ class Trainer:
             with autocast:
                 terms = self.step_module(phase, inputs)
             loss = torch.stack([value.float() for value in terms.values()]).sum()
-            self.optimizer.zero_grad(set_to_none=True)
+            for optimizer, _, _ in self.stepped:
+                optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            if self.engine.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                params = [p for group in self.optimizer.param_groups for p in group["params"]]
-                torch.nn.utils.clip_grad_norm_(params, self.engine.grad_clip)
-            self.scaler.step(self.optimizer)
+            for optimizer, params, grad_clip in self.stepped:
+                if optimizer is not self.optimizer and all(p.grad is None for p in params):
+                    continue  # this phase left the set without gradients (a scaled step would find no inf check)
+                if grad_clip is not None:
+                    self.scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+                self.scaler.step(optimizer)
             self.scaler.update()
             all_terms |= terms
             total = total + loss.detach()
@@ -281,14 +329,53 @@ class Trainer:
             if writer is not None:
                 for name, value in evaluation.items():
                     writer.add_scalar(f"eval/{name}", value, self.step)
+        stopping = self.early_stopping
+        if stopping is not None and (epoch + 1) % stopping.every == 0:
+            record |= self._validate(epoch, writer)
         self.history.append(record)
         self.epoch_sums, self.epoch_steps = {}, 0
         terms = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "step"))
         self.log.info("epoch %d/%d step %d: %s", epoch + 1, self.cfg.epochs, self.step, terms)
         if self.main:
             atomic_write_json(self.stage_dir / "history.json", self.history)
-        if self.step < self.total_steps and self._checkpoint_due():  # deferred from the loop to hold this record
+        if self.step < self.total_steps and (self._checkpoint_due() or self.stopped_epoch):  # deferred from the loop
             self._save_checkpoint()
+
+    def _validate(self, epoch: int, writer: Any) -> dict[str, float]:
+        """Run the validation, keep the method's state if it is the best so far, and decide whether to stop."""
+        assert self.validate is not None and self.early_stopping is not None
+        stopping = self.early_stopping
+        metrics = self.validate()
+        self.method.train()
+        if stopping.metric not in metrics:
+            raise ConfigError(
+                f"stage {self.cfg.name!r}: early_stopping.metric {stopping.metric!r} is not a validation metric of "
+                f"this data; it has {', '.join(sorted(metrics))}"
+            )
+        value = float(metrics[stopping.metric])
+        value = distributed.all_reduce_mean(torch.tensor(value, dtype=torch.float64, device=self.device)).item()
+        better = value > self.best_value if stopping.mode == "max" else value < self.best_value
+        if self.best_state is None or better:  # a NaN validation never counts as better
+            self.best_value, self.best_epoch, self.stale_validations = value, epoch + 1, 0
+            self.best_state = {
+                key: tensor.detach().clone() for key, tensor in self.method.trainable_state_dict().items()
+            }
+        else:
+            self.stale_validations += 1
+            if self.stale_validations >= stopping.patience:
+                self.stopped_epoch = epoch + 1
+                self.log.info(
+                    "early stopping at epoch %d: %s has not improved for %d validations (best %.4f at epoch %d)",
+                    epoch + 1,
+                    stopping.metric,
+                    self.stale_validations,
+                    self.best_value,
+                    self.best_epoch,
+                )
+        if writer is not None:
+            for name, metric in metrics.items():
+                writer.add_scalar(f"val/{name}", metric, self.step)
+        return metrics
 
     def _checkpoint_due(self) -> bool:
         return self.step % self.engine.checkpoint_every == 0
@@ -303,12 +390,22 @@ class Trainer:
                 "step": self.step,
                 "method": self.method.trainable_state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "own_optimizers": {
+                    name: optimizer.state_dict() for name, (optimizer, _) in self.own_optimizers.items()
+                },
                 "scaler": self.scaler.state_dict(),
                 "history": self.history,
                 "epoch_sums": self.epoch_sums,
                 "epoch_steps": self.epoch_steps,
                 "skipped": self.skipped,
                 "rng": torch.get_rng_state(),
+                "early_stopping": {
+                    "best_value": self.best_value,
+                    "best_epoch": self.best_epoch,
+                    "best_state": self.best_state,
+                    "stale_validations": self.stale_validations,
+                    "stopped_epoch": self.stopped_epoch,
+                },
             },
             self.checkpoint_path,
         )
@@ -322,12 +419,20 @@ class Trainer:
             return
         self.method.load_trainable_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for name, (optimizer, _) in self.own_optimizers.items():
+            optimizer.load_state_dict(state["own_optimizers"][name])
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"].cpu())
         self.step = self.last_good_step = state["step"]
         self.history = state["history"]
         self.epoch_sums, self.epoch_steps = state["epoch_sums"], state["epoch_steps"]
         self.skipped = state["skipped"]
+        stopping = state.get("early_stopping") or {  # checkpoints from before early stopping existed
+            "best_value": math.nan, "best_epoch": 0, "best_state": None, "stale_validations": 0, "stopped_epoch": 0
+        }  # fmt: skip
+        self.best_value, self.best_epoch = stopping["best_value"], stopping["best_epoch"]
+        self.best_state, self.stale_validations = stopping["best_state"], stopping["stale_validations"]
+        self.stopped_epoch = stopping["stopped_epoch"]
         epoch, batch = divmod(self.step, self.steps_per_epoch)
         self.log.info(
             "resuming from checkpoint at step %d of %d (epoch %d, batch %d)",

@@ -71,8 +71,17 @@ class TripleBatch(NamedTuple):
 for _arch, _model_class in KGE_MODELS.items():
     MODELS.register(_arch)(_model_class)
 
+
+def _bundled(name: str):
+    def build(root: Path | None) -> KGSplits:
+        return load_bundled_kg(name)
+
+    build.__doc__ = f"pykeen's bundled {name} knowledge graph, read from the files inside the installed wheel."
+    return build
+
+
 for _name in BUNDLED_KGS:
-    register_dataset(_name, requires_root=False, domain=DOMAIN)(lambda root, name=_name: load_bundled_kg(name))
+    register_dataset(_name, requires_root=False, domain=DOMAIN)(_bundled(_name))
 
 
 @register_dataset("kg_triples", requires_root=True, domain=DOMAIN)
@@ -138,19 +147,39 @@ class LinkPrediction(Domain):
         known = all_true_triples(splits)
 
         def evaluate() -> dict[str, float]:
-            result = evaluate_ranking(
-                method.output_model(),
-                splits.test,
-                known,
-                splits.num_entities,
-                batch_size=cfg.data.eval_batch_size,
-                entity_chunk=cfg.data.eval_entity_chunk,
-                device=placement.device,
-            )
-            metrics = {f"test_{key}": value for key, value in result.metrics().items()}
+            metrics = self._ranking(splits, known, splits.test, "test", cfg, method, placement)
             return metrics | {"test_triples": len(splits.test), "test_dropped_unseen": splits.dropped.get("test", 0)}
 
         return evaluate
+
+    def validator(self, data: DomainData, cfg: Any, method: TrainableMethod, placement: Placement) -> Evaluate | None:
+        splits = kg_splits(data)
+        if not len(splits.valid):
+            return None
+        known = all_true_triples(splits)
+        return lambda: self._ranking(splits, known, splits.valid, "val", cfg, method, placement)
+
+    @staticmethod
+    def _ranking(
+        splits: KGSplits,
+        known: Tensor,
+        triples: Tensor,
+        prefix: str,
+        cfg: Any,
+        method: TrainableMethod,
+        placement: Placement,
+    ) -> dict[str, float]:
+        """Filtered both-sides ranking metrics of ``triples`` under ``method``'s output model, keys ``prefix_*``."""
+        result = evaluate_ranking(
+            method.output_model(),
+            triples,
+            known,
+            splits.num_entities,
+            batch_size=cfg.data.eval_batch_size,
+            entity_chunk=cfg.data.eval_entity_chunk,
+            device=placement.device,
+        )
+        return {f"{prefix}_{key}": value for key, value in result.metrics().items()}
 
     def model_metadata(self, data: DomainData, cfg: Any) -> dict[str, Any]:
         splits = kg_splits(data)

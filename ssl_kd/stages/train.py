@@ -51,6 +51,12 @@ def build_training(cfg: TrainStageConfig, ctx: StageContext, monitor: Evaluate |
     method = method_class(cfg, env)
     loader, sampler = domain.train_loader(data, cfg, method_class, placement)
     evaluate = domain.evaluator(data, cfg, method, placement)
+    validate = domain.validator(data, cfg, method, placement) if cfg.early_stopping is not None else None
+    if cfg.early_stopping is not None and validate is None:
+        raise ConfigError(
+            f"stage {cfg.name!r}: early_stopping needs a validation split; {domain.name} dataset {cfg.data.name!r} "
+            "has none"
+        )
     ctx.log.info(
         "%s: %s, %d steps/epoch on %s x %d process(es)",
         cfg.method,
@@ -60,7 +66,7 @@ def build_training(cfg: TrainStageConfig, ctx: StageContext, monitor: Evaluate |
         placement.world_size,
     )
     trainer = Trainer(
-        method, cfg, loader, sampler, ctx.stage_dir, ctx.fingerprint, device, ctx.log, monitor or evaluate
+        method, cfg, loader, sampler, ctx.stage_dir, ctx.fingerprint, device, ctx.log, monitor or evaluate, validate
     )
     return Training(domain, data, method, trainer, evaluate, placement)
 
