@@ -46,7 +46,13 @@ def tiny_pipeline(root: Path) -> dict:
             "epochs": 2,
         },
         "stages": [
-            {"name": "teacher", "method": "bpr", "model": {"arch": "bpr_mf", "options": {"dim": 16}}},
+            {
+                "name": "teacher",
+                "method": "bpr",
+                "model": {"arch": "bpr_mf", "options": {"dim": 16}},
+                "epochs": 3,
+                "early_stopping": {"metric": "val_ndcg_at_10", "every": 1, "patience": 5},
+            },
             {
                 "name": "htd",
                 "method": "htd",
@@ -80,10 +86,19 @@ def test_every_stage_reports_full_ranking_metrics(tiny_rec_run: tuple[Path, list
         metrics = outcome.metrics
         assert all(0 <= metrics[key] <= 1 for key in METRICS), outcome.name
         assert metrics["test_recall_at_10"] <= metrics["test_recall_at_20"] <= metrics["test_recall_at_50"]
-        assert metrics["test_users"] == 40 and metrics["steps"] == 2 * (400 // 64)
+        assert metrics["test_users"] == 40 and metrics["steps"] == 6 * (3 if outcome.name == "teacher" else 2)
     htd_history = json.loads((root / "run/htd/history.json").read_text())[0]
     assert {"bpr", "entity_topology", "group_topology", "group_assignment"} <= set(htd_history)
     assert "ftd" in json.loads((root / "run/ftd/history.json").read_text())[0]
+
+
+def test_early_stopping_watches_the_validation_ranking(tiny_rec_run: tuple[Path, list]) -> None:
+    root, outcomes = tiny_rec_run
+    teacher = outcomes[0].metrics
+    history = json.loads((root / "run/teacher/history.json").read_text())
+    validations = [record["val_ndcg_at_10"] for record in history]
+    assert 1 <= teacher["best_epoch"] <= 3 and teacher["best_val_ndcg_at_10"] == max(validations)
+    assert {"val_ndcg_at_10", "val_precision_at_20", "val_users"} <= set(history[0])
 
 
 def test_the_teacher_is_frozen_and_the_student_is_the_output(tiny_rec_run: tuple[Path, list]) -> None:
