@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +50,34 @@ TINY_PIPELINE = {
 def write_pipeline(path: Path, pipeline: dict) -> Path:
     path.write_text(yaml.safe_dump(pipeline, sort_keys=False))
     return path
+
+
+def run_command(pipeline: Path, run_dir: Path, *extra: str) -> list[str]:
+    """The ``ssl-kd run`` command line of ``pipeline`` into ``run_dir`` (this interpreter, from the repository)."""
+    return [sys.executable, "-m", "ssl_kd", "run", str(pipeline), "--run-dir", str(run_dir), *extra]
+
+
+def kill_once_checkpointed(command: list[str], checkpoint: Path, env: dict[str, str], timeout: float = 240) -> None:
+    """Start ``command`` and SIGKILL it as soon as ``checkpoint`` exists; fail if it finished first."""
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    deadline = time.monotonic() + timeout
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+
+def resume_and_compare(command: list[str], fresh_command: list[str], env: dict[str, str]) -> tuple[str, str]:
+    """Rerun a killed ``command`` (it resumes) and run ``fresh_command`` from scratch; both must succeed.
+
+    Returns the two runs' stderr, for the caller's checks of what resumed.
+    """
+    resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    fresh = subprocess.run(fresh_command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+    return resumed.stderr, fresh.stderr
 
 
 @pytest.fixture

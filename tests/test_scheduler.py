@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,7 @@ import pytest
 from ssl_kd.config import load_pipeline
 from ssl_kd.scheduler import Scheduler
 
-from conftest import REPO
+from conftest import kill_once_checkpointed, resume_and_compare, run_command
 
 
 def _actions(outcomes) -> dict[str, str]:
@@ -91,39 +87,20 @@ def test_unknown_from_stage_is_a_config_error(finished_run: tuple[Path, Path]) -
         Scheduler(load_pipeline(path), run, from_stage="distil")
 
 
-def _cli(pipeline: Path, run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ssl_kd", "run", str(pipeline), "--run-dir", str(run_dir), *extra]
-
-
 RESUME_OVERRIDES = ["distill.epochs=6", "distill.data.train_per_class=10", "engine.checkpoint_every=1"]
 
 
 def test_sigkill_during_distill_resumes_to_identical_metrics(tiny_pipeline: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(_cli(tiny_pipeline, killed, *RESUME_OVERRIDES), cwd=REPO, env=env)
-    checkpoint = killed / "distill" / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 240
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    killed, fresh = tmp_path / "killed", tmp_path / "fresh"
+    command = run_command(tiny_pipeline, killed, *RESUME_OVERRIDES)
+    kill_once_checkpointed(command, killed / "distill" / "checkpoints" / "last.pt", env)
     assert json.loads((killed / "distill" / "state.json").read_text())["status"] == "running"
 
-    resumed = subprocess.run(
-        _cli(tiny_pipeline, killed, *RESUME_OVERRIDES), cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert "stage teacher: skipped" in resumed.stderr
-    assert "resuming from checkpoint at step" in resumed.stderr
+    resumed, _ = resume_and_compare(command, run_command(tiny_pipeline, fresh, *RESUME_OVERRIDES), env)
+    assert "stage teacher: skipped" in resumed
+    assert "resuming from checkpoint at step" in resumed
     assert "resuming from checkpoint at step" in (killed / "distill" / "log.txt").read_text()
-
-    fresh = tmp_path / "fresh"
-    reference = subprocess.run(
-        _cli(tiny_pipeline, fresh, *RESUME_OVERRIDES), cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert reference.returncode == 0, reference.stderr
     resumed_results = json.loads((killed / "results.json").read_text())
     fresh_results = json.loads((fresh / "results.json").read_text())
     for stage in ("distill", "probe"):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-import ssl_kd
 from ssl_kd.engine.checkpoint import atomic_write_json
 from ssl_kd.errors import did_you_mean
 from ssl_kd.export.base import ExportError, ExportVerificationError
-from ssl_kd.export.manifest import MANIFEST_FILE, MANIFEST_VERSION, _sha256
+from ssl_kd.export.manifest import MANIFEST_FILE, MANIFEST_VERSION, provenance
 from ssl_kd.export.source import StageModel
 from ssl_kd.kg.models import KGEModel, build_kge
-from ssl_kd.models.saved import MODEL_FILE
 
 KG_FORMATS = ("safetensors", "tsv")
 SAFETENSORS_FILE = "embeddings.safetensors"
@@ -233,7 +230,6 @@ def _verify_tsv(
 def build_kg_manifest(source: StageModel, tolerance: float) -> dict[str, Any]:
     """The manifest of a KG export, without ``files``."""
     model: KGEModel = source.model
-    run_dir = source.stage_dir.resolve().parent
     return {
         "manifest_version": MANIFEST_VERSION,
         "domain": "link_prediction",
@@ -248,21 +244,13 @@ def build_kg_manifest(source: StageModel, tolerance: float) -> dict[str, Any]:
         "layout": LAYOUT.get(model.arch, ""),
         "dataset": source.meta.get("dataset"),
         "id_maps": {"entities": ENTITY_MAP, "relations": RELATION_MAP, "columns": ["id", "label"], "header": True},
-        "source": {
-            "run": str(run_dir),
-            "run_name": run_dir.name,
-            "stage": source.stage_dir.name,
-            "model_file": str(source.stage_dir.resolve() / MODEL_FILE),
-            "model_sha256": _sha256(source.stage_dir / MODEL_FILE),
-        },
         "tolerance": tolerance,
         "verification": {
             "tables": "re-read and compared exactly with the model's (safetensors bit for bit; TSV after float32)",
             "scores": f"score_hrt of {VERIFY_TRIPLES} seeded random triples, model rebuilt from the exported tables",
             "metric": "max abs diff",
         },
-        "versions": {"ssl_kd": ssl_kd.__version__, "torch": torch.__version__},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(source),
         "files": {},
     }
 

@@ -35,6 +35,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def provenance(source: StageModel) -> dict[str, Any]:
+    """Where an export came from and when: the ``source`` stage and model file, package versions, creation time.
+
+    Every export manifest (features, KG embeddings, detectors) carries these keys.
+    """
+    run_dir = source.stage_dir.resolve().parent
+    return {
+        "source": {
+            "run": str(run_dir),
+            "run_name": run_dir.name,
+            "stage": source.stage_dir.name,
+            "model_file": str(source.stage_dir.resolve() / MODEL_FILE),
+            "model_sha256": _sha256(source.stage_dir / MODEL_FILE),
+        },
+        "versions": {"ssl_kd": ssl_kd.__version__, "torch": torch.__version__},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def build_manifest(
     source: StageModel, extractor: FeatureExtractor, feature_dim: int, tolerance: float, verify_batch: int
 ) -> dict[str, Any]:
@@ -47,7 +66,6 @@ def build_manifest(
         tolerance: Largest accepted max abs difference.
         verify_batch: Size of the verification batch.
     """
-    run_dir = source.stage_dir.resolve().parent
     meta = source.meta
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -67,17 +85,9 @@ def build_manifest(
         "output": {"name": OUTPUT_NAME, "shape": ["batch", feature_dim], "dtype": "float32"},
         "dataset": meta.get("dataset"),
         "class_names": meta.get("class_names"),
-        "source": {
-            "run": str(run_dir),
-            "run_name": run_dir.name,
-            "stage": source.stage_dir.name,
-            "model_file": str(source.stage_dir.resolve() / MODEL_FILE),
-            "model_sha256": _sha256(source.stage_dir / MODEL_FILE),
-        },
         "tolerance": tolerance,
         "verification": {"batch_size": verify_batch, "inputs": "seeded standard normal", "metric": "max abs diff"},
-        "versions": {"ssl_kd": ssl_kd.__version__, "torch": torch.__version__},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(source),
         "files": {},
     }
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from ssl_kd.models.saved import load_saved_model
 from ssl_kd.scheduler import Scheduler
 from ssl_kd.stages.base import StageContext
 
-from conftest import REPO, write_pipeline
+from conftest import REPO, kill_once_checkpointed, resume_and_compare, run_command, write_pipeline
 
 ROTATE = {"arch": "rotate", "options": {"dim": 8, "gamma": 6.0}}
 TINY_KG = {
@@ -100,31 +98,18 @@ def test_student_has_far_fewer_embedding_parameters(tiny_kg_run: tuple[Path, lis
     assert meta["entities"][:2] == ["brazil", "burma"] and len(meta["relations"]) == 55
 
 
-def _cli(pipeline: Path, run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ssl_kd", "run", str(pipeline), "--run-dir", str(run_dir), "--no-report", *extra]
-
-
 def test_sigkill_during_a_kg_stage_resumes_to_identical_metrics(tmp_path: Path) -> None:
     raw = {**TINY_KG, "stages": [*TINY_KG["stages"][:1], {**TINY_KG["stages"][2], "epochs": 6}]}
     raw["defaults"] = {**raw["defaults"], "engine": {**raw["defaults"]["engine"], "checkpoint_every": 1}}
     pipeline = write_pipeline(tmp_path / "kg.yaml", raw)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(_cli(pipeline, killed), cwd=REPO, env=env)
-    checkpoint = killed / "stage1" / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 240
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    resumed = subprocess.run(_cli(pipeline, killed), cwd=REPO, env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    killed, fresh = tmp_path / "killed", tmp_path / "fresh"
+    command = run_command(pipeline, killed, "--no-report")
+    kill_once_checkpointed(command, killed / "stage1" / "checkpoints" / "last.pt", env)
+    resume_and_compare(command, run_command(pipeline, fresh, "--no-report"), env)
     assert "resuming from checkpoint at step" in (killed / "stage1" / "log.txt").read_text()
-    fresh = subprocess.run(_cli(pipeline, tmp_path / "fresh"), cwd=REPO, env=env, capture_output=True, text=True)
-    assert fresh.returncode == 0, fresh.stderr
     resumed_metrics = json.loads((killed / "results.json").read_text())["stage1"]
-    fresh_metrics = json.loads((tmp_path / "fresh" / "results.json").read_text())["stage1"]
+    fresh_metrics = json.loads((fresh / "results.json").read_text())["stage1"]
     assert resumed_metrics == pytest.approx(fresh_metrics, rel=1e-6, abs=1e-7)
 
 
