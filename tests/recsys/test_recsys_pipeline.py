@@ -4,6 +4,7 @@ model file, the loader's negatives, HTD's group machinery, and the errors a user
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from ssl_kd.recsys.methods.htd import HTD, HTDConfig
 from ssl_kd.recsys.models import BPRMF
 from ssl_kd.scheduler import Scheduler
 
-from conftest import REPO, write_pipeline
+from conftest import REPO, kill_once_checkpointed, run_command, write_pipeline
 
 METRICS = [f"test_{name}_at_{k}" for k in (10, 20, 50) for name in ("precision", "recall", "ndcg")]
 
@@ -115,6 +116,22 @@ def test_the_teacher_is_frozen_and_the_student_is_the_output(tiny_rec_run: tuple
     }
     assert meta["dataset"] == "movielens_udata" and meta["users"][:3] == ["0", "1", "2"] and len(meta["items"]) == 60
     assert teacher.embedding_parameters == 4 * student.embedding_parameters
+
+
+def test_sigkill_during_htd_resumes_to_identical_metrics(tmp_path: Path) -> None:
+    raw = tiny_pipeline(tiny_udata(tmp_path / "u.data"))
+    htd = {**raw["stages"][1], "epochs": 4, "early_stopping": {"metric": "val_recall_at_20", "every": 1, "patience": 4}}
+    raw["stages"] = [{**raw["stages"][0], "epochs": 1, "early_stopping": None}, htd]
+    raw["defaults"]["engine"] |= {"checkpoint_every": 1}
+    pipeline = write_pipeline(tmp_path / "rec.yaml", raw)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    killed, fresh = tmp_path / "killed", tmp_path / "fresh"
+    command = run_command(pipeline, killed, "--no-report")
+    kill_once_checkpointed(command, killed / "htd" / "checkpoints" / "last.pt", env)
+    resumed_outcomes = Scheduler(load_pipeline(pipeline), killed).run()  # resumed in this process, as is the fresh run
+    fresh_outcomes = Scheduler(load_pipeline(pipeline), fresh).run()
+    assert [outcome.action for outcome in resumed_outcomes] == ["skipped", "resumed"]
+    assert resumed_outcomes[1].metrics == pytest.approx(fresh_outcomes[1].metrics, rel=1e-6, abs=1e-7)
 
 
 def test_negatives_are_never_training_positives_and_follow_the_seed() -> None:
