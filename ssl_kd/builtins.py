@@ -12,6 +12,7 @@ BUILTIN_PACKAGES = (
     "ssl_kd.kg",
     "ssl_kd.graph",
     "ssl_kd.recsys",
+    "ssl_kd.detection",
 )
 
 
