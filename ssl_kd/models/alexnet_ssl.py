@@ -66,13 +66,16 @@ def _conv_block(
 
 
 @MODELS.register("alexnet_ssl")
-def alexnet_ssl(num_classes: int, sobel: bool = False, dropout: float = 0.5, in_channels: int = 3) -> BackboneModel:
+def alexnet_ssl(
+    num_classes: int, sobel: bool = False, dropout: float = 0.5, fc_dim: int = FC_DIM, in_channels: int = 3
+) -> BackboneModel:
     """The self-supervised literature's 224-px AlexNet (DeepCluster / VISSL trunk; BatchNorm after every conv).
 
     Args:
         num_classes: Classes of the linear classifier on fc7 (0: headless, features are fc7's 4096 values).
         sobel: Put the fixed Sobel front end before conv1 (DeepCluster's input).
         dropout: Dropout before fc6 and fc7.
+        fc_dim: Width of fc6 and fc7 (AlexNet's 4096; smaller only to keep tiny test runs light).
         in_channels: Image channels (ignored with ``sobel``, whose output is 2 channels).
     """
     blocks: dict[str, nn.Module] = {}
@@ -86,10 +89,10 @@ def alexnet_ssl(num_classes: int, sobel: bool = False, dropout: float = 0.5, in_
         nn.AdaptiveAvgPool2d(6),  # a no-op at 224 px (6x6 already); lets other sizes reach fc6
         nn.Flatten(1),
         nn.Dropout(dropout),
-        nn.Linear(previous * 6 * 6, FC_DIM),
+        nn.Linear(previous * 6 * 6, fc_dim),
         nn.ReLU(inplace=True),
         nn.Dropout(dropout),
-        nn.Linear(FC_DIM, FC_DIM),
+        nn.Linear(fc_dim, fc_dim),
         nn.ReLU(inplace=True),
     )
-    return BackboneModel(blocks, pool, FC_DIM, num_classes)
+    return BackboneModel(blocks, pool, fc_dim, num_classes)
