@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import importlib
 
-BUILTIN_PACKAGES = ("ssl_kd.models", "ssl_kd.data", "ssl_kd.methods", "ssl_kd.stages", "ssl_kd.kg")
+BUILTIN_PACKAGES = (
+    "ssl_kd.models",
+    "ssl_kd.data",
+    "ssl_kd.methods",
+    "ssl_kd.stages",
+    "ssl_kd.kg",
+    "ssl_kd.graph",
+    "ssl_kd.recsys",
+    "ssl_kd.detection",
+)
 
 
 def load() -> None:

@@ -273,6 +273,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ssl_kd import builtins
+
+    builtins.load()  # every model family registered (a detector's model.pt names its builder); export after stages
     from ssl_kd.export import MANIFEST_FILE, export_stage
 
     _setup_logging(quiet=False)

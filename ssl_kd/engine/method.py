@@ -130,6 +130,10 @@ class TrainableMethod(nn.Module):
     def on_epoch_end(self, epoch: int) -> None:
         """Hook after each epoch (snapshots of earlier predictions)."""
 
+    def write_outputs(self, stage_dir: Path) -> None:
+        """Hook after the stage wrote ``model.pt`` (main rank only): files the method adds to its stage folder
+        (e.g. CPF's per-node gates, ``gates.csv``). Default: none."""
+
     def freeze(self, name: str) -> None:
         """Keep submodule ``name`` in eval mode without gradients; it is left out of checkpoints."""
         module = getattr(self, name)

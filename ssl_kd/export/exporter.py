@@ -11,6 +11,7 @@ import torch
 
 from ssl_kd.engine.checkpoint import atomic_write_json
 from ssl_kd.export.base import EXPORT_FORMATS, ExportFormat, FeatureExtractor
+from ssl_kd.export.detection import export_detection_stage, is_detector
 from ssl_kd.export.kg import export_kg_stage, is_kge
 from ssl_kd.export.manifest import MANIFEST_FILE, build_manifest
 from ssl_kd.export.source import load_stage
@@ -45,7 +46,9 @@ def export_stage(
     Every file is loaded back right after writing and compared with the eager model on a batch; the max abs
     difference is logged and recorded in the manifest. A link-prediction stage (a KGE model) is exported by
     :func:`ssl_kd.export.kg.export_kg_stage` instead: its embedding tables as ``safetensors`` and/or ``tsv`` with the
-    id maps (``layer`` and ``pool_size`` do not apply).
+    id maps (``layer`` and ``pool_size`` do not apply); a detection stage by
+    :func:`ssl_kd.export.detection.export_detection_stage`: the whole detector, image in, boxes / scores / labels
+    out, as ``onnx`` and/or ``torchscript``.
 
     Args:
         stage_dir: A finished stage folder holding ``model.pt``.
@@ -66,6 +69,8 @@ def export_stage(
     source = load_stage(stage_dir)
     if is_kge(source.model):
         return export_kg_stage(source, Path(out_dir), formats, tolerance)
+    if is_detector(source.model):
+        return export_detection_stage(source, Path(out_dir), formats, tolerance)
     chosen = resolve_formats(DEFAULT_FORMATS if formats is None else formats)
     extractor = FeatureExtractor(source.model, layer, pool_size)
     batch = verification_batch(source.input_shape)

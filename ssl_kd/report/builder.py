@@ -21,6 +21,7 @@ from ssl_kd.evaluation.extract import stage_features
 from ssl_kd.evaluation.features import load_features
 from ssl_kd.report.analysis import FeatureSet, confusion_matrix, embed_2d, probe_predictions
 from ssl_kd.report.figures import confusion_figure, curves_figure, embedding_figure, to_png
+from ssl_kd.report.gates import gates_section
 from ssl_kd.report.html import Section, render_page
 from ssl_kd.scheduler import headline_metrics
 
@@ -146,6 +147,9 @@ def build_report(run_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = _read_json(run_dir / "results.json") or {}
     sections = [results_section(stages, results), curves_section(run_dir, stages, out_dir)]
+    gates = gates_section(run_dir, stages, out_dir)
+    if gates is not None:
+        sections.append(gates)
     features = probe_feature_set(run_dir, stages)
     if features is not None:
         sections.append(features_section(features, out_dir))

@@ -27,7 +27,7 @@ def to_png(figure: Figure) -> bytes:
 
 
 def _is_accuracy(key: str) -> bool:
-    return "top1" in key or "top5" in key or key.endswith("acc")
+    return "top1" in key or "top5" in key or key.endswith(("acc", "accuracy"))
 
 
 def curve_series(history: Sequence[dict[str, Any]]) -> tuple[dict[str, list], dict[str, list]]:

@@ -75,6 +75,8 @@ def build_training(cfg: TrainStageConfig, ctx: StageContext, monitor: Evaluate |
 class TrainStage(Stage):
     """Train ``method`` for ``epochs``; provides ``model`` (the method's output model, e.g. the student).
 
+    After ``model.pt``, the method may add its own files to the stage folder (``TrainableMethod.write_outputs``).
+
     Metrics: the domain's test metrics of the output model after the last epoch (e.g. ``test_top1`` for
     classifiers, filtered MRR and Hits@k for KG embeddings), the final epoch's mean training loss, the number of
     steps and of skipped (unreadable) samples.
@@ -98,4 +100,5 @@ class TrainStage(Stage):
         model = training.method.output_model()
         metadata = training.domain.model_metadata(training.data, self.cfg)
         save_model(self.ctx.stage_dir / MODEL_FILE, model, model.spec(), **metadata)
+        training.method.write_outputs(self.ctx.stage_dir)
         return metrics

@@ -1,0 +1,157 @@
+"""``icd``: instance-conditional knowledge distillation from a frozen detector into a student detector.
+
+Kang, Zhang, Zhang, Sun, Jia, "Instance-Conditional Knowledge Distillation for Object Detection", NeurIPS 2021,
+arXiv 2110.12724 (docs/methods/icd.md) [verified: code megvii-research/ICD, pytorch_release/]. Per batch::
+
+    queries  = ground-truth boxes (real) ⊕ sampled fake boxes        (ssl_kd.detection.icd.QuerySampler)
+    q        = MLP(one-hot(class) ⊕ sine-PE(reference point) ⊕ scale one-hots)
+    A_t, V_t = cross-attention of q over the frozen teacher's flattened FPN (keys + projected PE, values without)
+    L_aux    = BCE(conf(q'), real?) + mean_real Σ_sides |d̂ − d| / (d + d_opposite)   (the decoder's own task)
+    M        = Σ_{i real} softmax_j(A_t[b, h, i, :] / T)
+    L_mimic  = λ · mean_{b,h} [Σ_j M · mean_c (LN(W_v^s F_s) − LN(V_t))² / Σ_j M]
+    L        = L_det(student) + L_mimic + L_aux
+
+During the first ``warmup_steps`` steps the student's FPN enters the mimic loss detached: distillation is off while
+the decoder learns its task (and the student-side value projection W_v^s learns to read the student). The decoder,
+its encoder and heads and W_v^s train under their own optimiser (``aux_optim``, AdamW lr 1e-4 / wd 1e-4 and gradient
+clipping 0.01 in the paper's code); the student under the stage's ``optim``. The output model is the student.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from ssl_kd.blocks.teacher_outputs import frozen_forward
+from ssl_kd.config.schema import ModelSpec, OptimConfig
+from ssl_kd.detection.domain import DetectionBatch, DetectionFacts
+from ssl_kd.detection.icd import (
+    AuxiliaryHeads,
+    InstanceDecoder,
+    InstanceEncoder,
+    PositionCache,
+    QuerySampler,
+    flatten_levels,
+)
+from ssl_kd.detection.methods.base import DetectionMethod, DetectionTrainConfig, detector_model
+from ssl_kd.detection.models import Detector
+from ssl_kd.engine.method import MethodEnv, OwnOptimizer, register_method
+from ssl_kd.errors import ConfigError
+from ssl_kd.losses.icd import AttentionMaskedMimicLoss, InstanceIdentificationLoss, InstanceLocalisationLoss
+
+
+def auxiliary_optim() -> OptimConfig:
+    """The paper's code's optimiser of the auxiliary modules: AdamW, lr 1e-4, weight decay 1e-4, cosine."""
+    return OptimConfig(name="adamw", lr=1e-4, weight_decay=1e-4, schedule="cosine")
+
+
+class ICDConfig(DetectionTrainConfig):
+    """ICD's settings (docs/methods/icd.md, 'Switches'); widths scaled down for the CPU (the paper: hidden 256)."""
+
+    student: ModelSpec
+    teacher: ModelSpec
+    hidden: int = Field(128, ge=8, description="width of the instance queries and the decoder (the paper: 256)")
+    heads: int = Field(8, ge=1, description="attention heads of the decoder")
+    fake_ratio: float = Field(5.0, ge=0, description="fake queries per real instance")
+    max_queries: int = Field(300, ge=1, description="cap on an image's queries unless it has more real instances")
+    reference_jitter: float = Field(0.3, ge=0, le=0.5, description="reference point jitter, fraction of the box size")
+    mimic_weight: float = Field(8.0, ge=0, description="λ of the attention-masked mimic loss")
+    temperature: float = Field(1.0, gt=0, description="T of the attention mask's softmax")
+    identification_weight: float = Field(1.0, ge=0, description="weight of the real-or-fake BCE")
+    localisation_weight: float = Field(1.0, ge=0, description="weight of the side-distance loss on real queries")
+    warmup_steps: int = Field(0, ge=0, description="steps with distillation off (student FPN detached); aux trains")
+    aux_optim: OptimConfig = Field(default_factory=auxiliary_optim, description="optimiser of the auxiliary modules")
+    aux_grad_clip: float | None = Field(0.01, gt=0, description="max gradient norm of the auxiliary modules")
+
+
+class StepCounter(nn.Module):
+    """Finished optimiser steps in a buffer (checkpointed, so a resumed run knows where the warm-up stands) with a
+    host mirror (reading it costs no device sync)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self.value = 0
+
+    def increment(self) -> None:
+        self.value += 1
+        self.count.fill_(self.value)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        self.value = int(self.count)
+
+
+@register_method("icd")
+class ICD(DetectionMethod):
+    """Student detector + ICD's attention-masked FPN mimicry of a frozen teacher, guided by an auxiliary decoder."""
+
+    config_class = ICDConfig
+
+    def __init__(self, cfg: ICDConfig, env: MethodEnv) -> None:
+        super().__init__(cfg, env)
+        facts: DetectionFacts = env.facts
+        self.student = detector_model(cfg.student, env)
+        self.teacher = detector_model(cfg.teacher, env)
+        self.freeze("teacher")
+        if self.student.strides() != self.teacher.strides():
+            raise ConfigError(
+                f"stage {cfg.name!r}: student FPN strides {self.student.strides()} differ from the teacher's "
+                f"{self.teacher.strides()}; ICD mimics the teacher's levels position by position"
+            )
+        self.image_size = facts.image_size
+        stats = facts.box_stats.float()
+        self.sampler = QuerySampler(stats[:, :2], stats[:, 2:], cfg.fake_ratio, cfg.max_queries, cfg.reference_jitter)
+        self.encoder = InstanceEncoder(facts.num_classes, cfg.hidden)
+        self.decoder = InstanceDecoder(cfg.hidden, self.teacher.fpn_channels, cfg.heads)
+        self.heads = AuxiliaryHeads(cfg.hidden)
+        self.student_values = nn.Linear(self.student.fpn_channels, cfg.hidden)
+        self.positions = PositionCache(self.teacher.fpn_channels)
+        self.steps_done = StepCounter()
+        self.mimic = AttentionMaskedMimicLoss(cfg.mimic_weight, cfg.temperature)
+        self.identification = InstanceIdentificationLoss()
+        self.localisation = InstanceLocalisationLoss()
+
+    @property
+    def distilling(self) -> bool:
+        """False during the warm-up (the student's FPN is detached from the mimic loss)."""
+        return self.steps_done.value >= self.cfg.warmup_steps
+
+    def auxiliary_modules(self) -> list[nn.Module]:
+        return [self.encoder, self.decoder, self.heads, self.student_values]
+
+    def own_optimizers(self) -> dict[str, OwnOptimizer]:
+        parameters = [p for module in self.auxiliary_modules() for p in module.parameters()]
+        return {"auxiliary": OwnOptimizer(parameters, self.cfg.aux_optim, self.cfg.aux_grad_clip)}
+
+    def teacher_levels(self, images: Tensor) -> list[Tensor]:
+        return self.teacher.features(self.teacher.normalize(images))
+
+    def training_step(self, batch: DetectionBatch) -> dict[str, Tensor]:
+        images = self.student.normalize(batch.images)
+        levels = self.student.features(images)
+        terms = self.student.detection_losses(images, levels, batch.boxes, batch.labels)
+        teacher = frozen_forward(self.teacher_levels, batch.images)
+        queries = self.sampler(batch.boxes, batch.labels, self.image_size)
+        decoded = self.decoder(self.encoder(queries), flatten_levels(teacher), self.positions(teacher))
+        confidence, distances = self.heads(decoded.instances)
+        student = flatten_levels(levels)
+        if not self.distilling:
+            student = student.detach()
+        values = self.decoder.split_heads(self.student_values(student))
+        return terms | {
+            "mimic": self.mimic(values, decoded.values, decoded.logits, queries.real),
+            "identification": self.cfg.identification_weight
+            * self.identification(confidence, queries.real, queries.valid),
+            "localisation": self.cfg.localisation_weight
+            * self.localisation(distances, queries.side_distances(), queries.real),
+        }
+
+    def on_step_end(self, step: int) -> None:
+        self.steps_done.increment()
+
+    def output_model(self) -> Detector:
+        return self.student

@@ -1,0 +1,145 @@
+"""The icd and fpn_mimic methods on tiny detectors: the warm-up switch, the auxiliary optimiser, frozen teachers,
+and a tiny teacher -> fpn_mimic -> icd pipeline through the scheduler."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssl_kd.config import load_pipeline
+from ssl_kd.detection.domain import DetectionBatch, DetectionFacts
+from ssl_kd.detection.methods.icd import ICD, ICDConfig
+from ssl_kd.detection.models import Detector
+from ssl_kd.engine.method import MethodEnv
+from ssl_kd.errors import ConfigError
+from ssl_kd.models.saved import load_saved_model
+from ssl_kd.scheduler import Scheduler
+from ssl_kd.stages.base import StageContext
+from ssl_kd.stages.train import build_training
+
+from conftest import write_pipeline
+
+TEACHER = {"arch": "retinanet", "options": {"backbone": "resnet18", "fpn_channels": 64}}
+STUDENT = {"arch": "retinanet", "options": {"backbone": "resnet18", "fpn_channels": 32}}
+FACTS = DetectionFacts(
+    num_classes=3,
+    class_names=("a", "b", "c"),
+    image_size=64,
+    box_stats=torch.tensor([[0.3, 0.3, 0.05, 0.05]] * 3),
+    class_frequency=torch.full((3,), 1 / 3),
+)
+BATCH = DetectionBatch(
+    torch.rand(2, 3, 64, 64),
+    [torch.tensor([[8.0, 8.0, 30.0, 34.0], [36.0, 30.0, 60.0, 58.0]]), torch.tensor([[20.0, 4.0, 44.0, 28.0]])],
+    [torch.tensor([1, 3]), torch.tensor([2])],
+)
+
+
+def icd_method(tmp_path: Path, **changes: object) -> ICD:
+    fields = {"student": STUDENT, "teacher": TEACHER, "hidden": 32, "data": {"root": tmp_path}} | changes
+    cfg = ICDConfig(name="icd", method="icd", **fields)
+    return ICD(cfg, MethodEnv(FACTS, load_model=lambda spec, num_classes=None: None))
+
+
+def student_mimic_gradients(method: ICD) -> list[torch.Tensor | None]:
+    mimic = method.training_step(BATCH)["mimic"]
+    return list(torch.autograd.grad(mimic, [*method.student.parameters(), method.student_values.weight],
+                                    allow_unused=True))  # fmt: skip
+
+
+def test_warmup_keeps_distillation_off_the_student_then_switches_it_on(tmp_path: Path) -> None:
+    method = icd_method(tmp_path, warmup_steps=2)
+    method.on_step_end(0)
+    assert not method.distilling
+    *student, projection = student_mimic_gradients(method)
+    assert all(grad is None for grad in student)  # the student FPN entered the mimic loss detached
+    assert projection is not None and projection.abs().sum() > 0  # W_v^s learns during the warm-up
+    method.on_step_end(1)
+    assert method.distilling
+    *student, _ = student_mimic_gradients(method)
+    assert any(grad is not None and grad.abs().sum() > 0 for grad in student)
+
+
+def test_the_warmup_position_is_checkpointed(tmp_path: Path) -> None:
+    method = icd_method(tmp_path, warmup_steps=3)
+    for step in range(3):
+        method.on_step_end(step)
+    resumed = icd_method(tmp_path, warmup_steps=3)
+    resumed.load_trainable_state_dict(method.trainable_state_dict())
+    assert resumed.distilling and resumed.steps_done.value == 3
+
+
+def test_the_teacher_is_frozen_and_left_out_of_the_checkpoint(tmp_path: Path) -> None:
+    method = icd_method(tmp_path)
+    assert not any(p.requires_grad for p in method.teacher.parameters())
+    assert not any(key.startswith("teacher.") for key in method.trainable_state_dict())
+    terms = method.training_step(BATCH)
+    assert {"classification", "bbox_regression", "mimic", "identification", "localisation"} <= set(terms)
+    assert all(torch.isfinite(value) and value.dim() == 0 for value in terms.values())
+
+
+def test_levels_of_other_strides_are_refused(tmp_path: Path) -> None:
+    student = {"arch": "retinanet", "options": {"backbone": "mobilenet_v3_small", "fpn_channels": 32}}
+    with pytest.raises(ConfigError, match="strides"):
+        icd_method(tmp_path, student=student)
+
+
+TINY = {
+    "name": "tiny_icd",
+    "defaults": {
+        "data": {"batch_size": 4, "eval_batch_size": 8, "image_size": 64, "train_canvases": 8, "test_canvases": 4},
+        "engine": {"progress": False, "tensorboard": False, "checkpoint_every": 1, "log_every": 1, "device": "cpu"},
+        "optim": {"lr": 0.01},
+        "epochs": 1,
+    },
+    "stages": [
+        {"name": "teacher", "method": "detector", "model": TEACHER},
+        {"name": "fpn_mimic", "method": "fpn_mimic", "student": STUDENT, "teacher": {"from": "teacher"}},
+        {"name": "icd", "method": "icd", "student": STUDENT, "teacher": {"from": "teacher"}, "hidden": 32,
+         "warmup_steps": 1},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_icd_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    root = tmp_path_factory.mktemp("icd")
+    raw = json.loads(json.dumps(TINY))
+    raw["defaults"]["data"]["root"] = str(root)
+    path = write_pipeline(root / "icd.yaml", raw)
+    return path, Scheduler(load_pipeline(path), root / "run").run()
+
+
+def test_the_pipeline_reports_box_ap_for_every_stage(tiny_icd_run: tuple[Path, list]) -> None:
+    path, outcomes = tiny_icd_run
+    assert [outcome.name for outcome in outcomes] == ["teacher", "fpn_mimic", "icd"]
+    for outcome in outcomes:
+        assert 0 <= outcome.metrics["test_ap50"] <= 1 and outcome.metrics["steps"] == 2
+    run = path.parent / "run"
+    assert "mimic" in json.loads((run / "fpn_mimic" / "history.json").read_text())[0]
+    assert {"mimic", "identification", "localisation"} <= set(json.loads((run / "icd" / "history.json").read_text())[0])
+    student, _ = load_saved_model(run / "icd")
+    assert isinstance(student, Detector) and student.fpn_channels == 32  # the output model is the student
+    state = torch.load(run / "icd" / "checkpoints" / "last.pt", weights_only=True)
+    assert int(state["method"]["steps_done.count"]) == 2
+    assert not any(key.startswith("teacher.") for key in state["method"])
+    assert "auxiliary" in state["own_optimizers"]
+
+
+def test_auxiliary_modules_train_under_their_own_adamw_only(tiny_icd_run: tuple[Path, list], tmp_path: Path) -> None:
+    path, _ = tiny_icd_run
+    cfg = load_pipeline(path).stage("icd")
+    training = build_training(cfg, StageContext(path.parent / "run", tmp_path, "check", logging.getLogger("test")))
+    method, trainer = training.method, training.trainer
+    auxiliary = {id(p) for module in method.auxiliary_modules() for p in module.parameters()}
+    main = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert main == {id(p) for p in method.student.parameters()} and not main & auxiliary
+    optimizer, own = trainer.own_optimizers["auxiliary"]
+    assert isinstance(optimizer, torch.optim.AdamW) and own.grad_clip == 0.01
+    assert {id(p) for group in optimizer.param_groups for p in group["params"]} == auxiliary
+    assert trainer.own_base_lrs["auxiliary"][0] == pytest.approx(1e-4)
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
