@@ -1,4 +1,4 @@
-"""The ``ssl-kd`` command line: run, validate, list, export, extract and report."""
+"""The ``ssl-kd`` command line: run, validate, list, export, extract, report, data and inspect."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EPILOG = """examples:
   ssl-kd extract runs/kd_digits/distill --data digits --split train test --out feats/
   ssl-kd report runs/kd_digits
   ssl-kd data moving-digits --out data/moving_digits
+  ssl-kd inspect /ckpt/moco_v2_800ep_pretrain.pth.tar --arch resnet50   # what a weights file holds, how it maps
 
 overrides: STAGE.key=value sets one stage, defaults.key=value the shared defaults, and a bare key.path=value every
 stage that has that key (e.g. student.arch=alexnet, data.root=/data/cifar). Values are parsed as YAML.
@@ -78,7 +79,24 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages", "domains"])
     _add_export_parsers(commands)
     _add_data_parser(commands)
+    _add_inspect_parser(commands)
     return parser
+
+
+def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``inspect`` subcommand: a weights file's contents, layout and (with --arch) its mapping."""
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what a weights file holds, the layout it is recognised as and how it maps onto an arch",
+        description="Read a weights file (nothing in it runs) and print its top-level keys, name prefixes, tensor "
+        "and parameter counts and recognised layout; with --arch, which tensors would be loaded, dropped or are "
+        "missing (the check a model spec's `weights:` makes), without building anything else.",
+    )
+    inspect.add_argument("file", type=Path, help=".pth, .pth.tar, .pt, .ckpt or .safetensors")
+    inspect.add_argument("--arch", help="map onto this arch (e.g. resnet50, timm:convnext_atto)")
+    inspect.add_argument("--num-classes", type=int, default=0, help="classes of the arch's head (default 0: headless)")
+    inspect.add_argument("--weights-key", help="dotted key of the state dict (overrides the detection)")
+    inspect.add_argument("--strip-prefix", help="name prefix of the backbone's tensors (overrides the detection)")
 
 
 def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
@@ -285,6 +303,37 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from ssl_kd import builtins
+    from ssl_kd.models import build_model
+    from ssl_kd.models.weights import plan_weights, read_checkpoint
+
+    checkpoint = read_checkpoint(args.file, args.weights_key, args.strip_prefix)
+    print(f"file: {checkpoint.path}")
+    print(f"top-level keys: {', '.join(checkpoint.top_keys) or '(a bare state dict)'}")
+    print(f"state dict: {checkpoint.key or '(top level)'}; layout: {checkpoint.layout.name}")
+    print(f"tensors: {len(checkpoint.tensors)}; parameters: {checkpoint.parameter_count:,}")
+    print("prefixes: " + ", ".join(f"{prefix or '(none)'} {count}" for prefix, count in checkpoint.prefixes()))
+    if args.arch is None:
+        return 0
+    builtins.load()
+    plan = plan_weights(checkpoint, build_model(args.arch, args.num_classes))
+    print(f"onto {plan.arch}: {len(plan.loaded)} tensors loaded")
+    for reason, names in plan.dropped.items():
+        print(f"  dropped ({reason}): {len(names)}, e.g. {names[0]}")
+    for name, reason in plan.reinitialised.items():
+        print(f"  reinitialised: {name} ({reason})")
+    if plan.untracked:
+        print(f"  BatchNorm counters absent (kept at 0): {len(plan.untracked)}")
+    problems = plan.problems()
+    for problem in problems:
+        print(f"  problem: {problem}")
+    print(
+        "fits: yes" if not problems else "fits: no (a model spec with these weights would stop with the problems above)"
+    )
+    return 0 if not problems else 1
+
+
 def _report(args: argparse.Namespace) -> int:
     from ssl_kd.report import build_report
 
@@ -310,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "extract": _extract,
         "report": _report,
         "data": _data,
+        "inspect": _inspect,
     }
     try:
         return handlers[args.command](args)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, TINY_PIPELINE, write_pipeline
 
 
@@ -76,3 +78,39 @@ def test_dry_run_prints_plan(tiny_pipeline: Path, tmp_path: Path) -> None:
     result = _ssl_kd("run", str(tiny_pipeline), "--run-dir", str(tmp_path / "r"), "--dry-run")
     assert result.returncode == 0
     assert result.stdout.split() == ["teacher:", "run", "distill:", "run", "probe:", "run"]
+
+
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from ssl_kd.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_inspect_shows_the_layout_and_the_mapping_onto_an_arch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+    import torchvision
+
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    moco = {f"module.encoder_q.{k}": v for k, v in state.items() if not k.startswith("fc.")}
+    moco["module.encoder_q.fc.0.weight"] = torch.ones(2, 2)
+    torch.save({"epoch": 200, "state_dict": moco}, tmp_path / "moco.pth.tar")
+    code, out, _ = _in_process(capsys, "inspect", str(tmp_path / "moco.pth.tar"))
+    assert code == 0 and "top-level keys: epoch, state_dict" in out and "layout: moco_v1_v2" in out
+    assert "tensors: 121;" in out and "module.encoder_q.layer1. 24" in out
+    code, out, _ = _in_process(capsys, "inspect", str(tmp_path / "moco.pth.tar"), "--arch", "resnet18")
+    assert "onto resnet18: 120 tensors loaded" in out and "dropped (projection head): 1" in out
+    assert code == 0 and "fits: yes" in out
+    code, out, _ = _in_process(capsys, "inspect", str(tmp_path / "moco.pth.tar"), "--arch", "resnet50")
+    assert code == 1 and "fits: no" in out and "problem: " in out
+
+
+def test_bad_weights_and_devices_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _in_process(capsys, "inspect", str(tmp_path / "none.pth"))
+    assert code == 2 and err.strip() == f"ssl-kd: error: weights file not found: {tmp_path / 'none.pth'}"
+    code, _, err = _in_process(capsys, "validate", str(REPO / "pipelines/kd_digits.yaml"), "engine.device=tpu")
+    assert code == 2 and "engine.device must be auto, cpu, cuda or cuda:N" in err and len(err.splitlines()) == 1
+    arch = "distill.student.arch=timm:mobilenetv4_conv_smal"
+    code, _, err = _in_process(capsys, "validate", str(REPO / "pipelines/kd_digits.yaml"), arch)
+    assert code == 2 and "nearest: mobilenetv4_conv_small" in err

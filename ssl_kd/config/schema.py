@@ -6,6 +6,7 @@ picks the class from the stage's ``kind`` (and ``method`` for training stages) t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -19,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from ssl_kd.registry import DATASETS, METHODS, MODELS
+from ssl_kd.registry import DATASETS, METHODS
 
 
 class Strict(BaseModel):
@@ -55,6 +56,7 @@ class VideoOptions(Strict):
         return dumped
 
 
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 VIDEO_KEYS = ("format", "split", "video")
 UNSET_DROPPED_KEYS = ("labelled_per_class",)
 """Keys left out of dumps (and fingerprints) while unset, so that runs from before they existed stay valid."""
@@ -169,6 +171,13 @@ class EngineConfig(Strict):
     tensorboard: bool = True
     sync_batchnorm: bool = Field(False, description="SyncBatchNorm across torchrun processes (CUDA only)")
 
+    @field_validator("device")
+    @classmethod
+    def _device_string(cls, device: str) -> str:
+        if not DEVICE.fullmatch(device):
+            raise ValueError(f"engine.device must be auto, cpu, cuda or cuda:N (N a GPU index), got {device!r}")
+        return device
+
     # Settings that change where or how visibly a stage runs, not what it computes.
     NON_SEMANTIC: ClassVar[tuple[str, ...]] = (
         "device",
@@ -196,20 +205,30 @@ class OptimConfig(Strict):
 
 
 class ModelSpec(Strict):
-    """A model: a fresh ``arch``, or the output model of an earlier stage (``from: STAGE``).
+    """A model: a fresh ``arch``, optionally with pretrained ``weights`` from a file, or the output model of an
+    earlier stage (``from: STAGE``).
 
-    With both, ``arch`` is a check: the loaded model must be of that architecture.
+    With both ``arch`` and ``from``, ``arch`` is a check: the loaded model must be of that architecture. ``weights``
+    are read without running code and mapped onto ``arch`` (``ssl_kd.models.weights``; ``weights_key`` and
+    ``strip_prefix`` replace the layout detection). Unset, the three are left out of dumps and fingerprints.
     """
 
     arch: str | None = None
     from_: str | None = Field(None, alias="from", description="name of an earlier stage whose model to load")
     options: dict[str, Any] = Field(default_factory=dict, description="architecture options, e.g. stem")
+    weights: Path | None = Field(
+        None, description="pretrained weights for arch: .pth, .pth.tar, .pt, .ckpt or .safetensors (`ssl-kd inspect`)"
+    )
+    weights_key: str | None = Field(None, description="dotted key of the state dict in the weights file")
+    strip_prefix: str | None = Field(None, description="name prefix of the backbone's tensors in the weights file")
 
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, arch: str | None) -> str | None:
         if arch is not None:
-            MODELS.get(arch)
+            from ssl_kd.models.base import check_arch  # models import torch; schema stays importable without
+
+            check_arch(arch)
         return arch
 
     @model_validator(mode="after")
@@ -218,7 +237,25 @@ class ModelSpec(Strict):
             raise ValueError("give 'arch' (a new model) or 'from' (an earlier stage's model), or both")
         if self.from_ is not None and self.options:
             raise ValueError("'options' only apply to a new 'arch', not to a model loaded 'from' a stage")
+        if self.weights is not None and self.from_ is not None:
+            raise ValueError("'weights' load a new 'arch'; a model loaded 'from' a stage has its own")
+        if self.weights is None and (self.weights_key is not None or self.strip_prefix is not None):
+            raise ValueError("'weights_key' and 'strip_prefix' only apply with 'weights'")
+        if self.weights is not None and not self.weights.is_file():
+            raise ValueError(f"weights file {str(self.weights)!r} does not exist")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_weights(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Unset weights keys are left out, so that runs from before they existed keep their fingerprints."""
+        dumped = handler(self)
+        for key in WEIGHTS_KEYS:
+            if dumped.get(key) is None:
+                dumped.pop(key, None)
+        return dumped
+
+
+WEIGHTS_KEYS = ("weights", "weights_key", "strip_prefix")
 
 
 class StageConfig(Strict):

@@ -8,6 +8,7 @@ an uninterrupted run would have seen. Undecodable files are skipped, and their n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data.base import UNLABELLED, ImageSource, ImageSplits
+from ssl_kd.data.folder import ImageFiles
 from ssl_kd.engine.method import Batch
 from ssl_kd.engine.sampler import ResumableBatchSampler
 from ssl_kd.errors import DataError
@@ -162,8 +164,28 @@ def load_splits(cfg: DataConfig) -> ImageSplits:
     return splits
 
 
-def _loader_options(cfg: DataConfig, pin_memory: bool) -> dict[str, Any]:
-    workers = cfg.num_workers
+MAX_DEFAULT_WORKERS = 8
+
+
+def reads_files(source: ImageSource) -> bool:
+    """Whether ``source`` (through any subset wrappers) decodes image files, as folder datasets do."""
+    while not isinstance(source, ImageFiles) and hasattr(source, "source"):
+        source = source.source
+    return isinstance(source, ImageFiles)
+
+
+def default_workers(world_size: int = 1) -> int:
+    """Loader workers when ``data.num_workers`` is not set for a dataset of image files: the CPUs this process may
+    use, shared among the local processes, less one for the training loop (1 to 8)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_WORKERS, cpus // max(1, world_size) - 1))
+
+
+def _loader_options(cfg: DataConfig, pin_memory: bool, source: ImageSource, world_size: int = 1) -> dict[str, Any]:
+    """DataLoader options; an unset ``data.num_workers`` is :func:`default_workers` for image files, else 0 (in-memory
+    datasets such as digits decode nothing, and worker processes would only add their start-up)."""
+    unset = "num_workers" not in cfg.model_fields_set
+    workers = default_workers(world_size) if unset and reads_files(source) else cfg.num_workers
     return {
         "num_workers": workers,
         "collate_fn": collate,
@@ -185,7 +207,7 @@ def train_loader(
     """A resumable, seeded training loader and its batch sampler."""
     sampler = ResumableBatchSampler(len(source), cfg.batch_size, seed, rank, world_size)
     dataset = TransformedImages(source, transform)
-    options = _loader_options(cfg, pin_memory) | {"collate_fn": train_collate}
+    options = _loader_options(cfg, pin_memory, source, world_size) | {"collate_fn": train_collate}
     return DataLoader(dataset, batch_sampler=sampler, **options), sampler
 
 
@@ -206,5 +228,5 @@ def eval_loader(
 ) -> DataLoader:
     """A sequential, unshuffled loader over ``source`` (this rank's shard of it) with ``cfg.eval_batch_size``."""
     dataset = TransformedImages(rank_shard(source, rank, world_size), transform)
-    options = _loader_options(cfg, pin_memory) | {"persistent_workers": False}
+    options = _loader_options(cfg, pin_memory, source, world_size) | {"persistent_workers": False}
     return DataLoader(dataset, batch_size=cfg.eval_batch_size, shuffle=False, **options)

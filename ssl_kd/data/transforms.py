@@ -57,3 +57,24 @@ def train_transform(image_size: int, mean: Sequence[float], std: Sequence[float]
             v2.Normalize(list(mean), list(std)),
         ]
     )
+
+
+RESIZE_RATIO = 256 / 224
+"""Shorter side before cropping, relative to the crop (ImageNet's Resize 256 + crop 224)."""
+
+
+def resize_crop_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool) -> v2.Transform:
+    """ImageNet-style probe transform: shorter side to ``image_size * 256 / 224``, then a ``image_size`` crop.
+
+    ``train``: RandomCrop + horizontal flip (Resize 256 + RandomCrop 224 + flip at 224 px); otherwise CenterCrop.
+    """
+    crop = [v2.RandomCrop(image_size), v2.RandomHorizontalFlip()] if train else [v2.CenterCrop(image_size)]
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(round(image_size * RESIZE_RATIO), antialias=True),
+            *crop,
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(mean), list(std)),
+        ]
+    )

@@ -107,17 +107,46 @@ class BackboneModel(nn.Module):
         return {"arch": self.arch, "num_classes": self.num_classes, "options": dict(self.options)}
 
 
+FAMILY_SEPARATOR = ":"
+"""``family:name`` archs (``timm:resnet18``) pass ``name`` to the family's registered builder."""
+
+
+def split_arch(arch: str) -> tuple[str, str | None]:
+    """``("timm", "resnet18")`` for ``timm:resnet18``; ``(arch, None)`` for a plain registry key."""
+    family, separator, name = arch.partition(FAMILY_SEPARATOR)
+    return (family, name) if separator else (arch, None)
+
+
+def check_arch(arch: str) -> None:
+    """Check that ``arch`` names a registered model, or a model of a registered family (``timm:<name>``).
+
+    Raises:
+        ConfigError: Unknown key; a family without a name; a name the family does not know (nearest names given).
+    """
+    family, name = split_arch(arch)
+    builder = MODELS.get(family)
+    check_name = getattr(builder, "check_name", None)
+    if name is None and check_name is not None:
+        raise ConfigError(f"model {family!r} is a family: give a name, e.g. arch: {family}{FAMILY_SEPARATOR}resnet18")
+    if name is not None:
+        if check_name is None:
+            raise ConfigError(f"model {family!r} takes no {FAMILY_SEPARATOR}name (arch {arch!r})")
+        check_name(name)
+
+
 def build_model(arch: str, num_classes: int, options: Mapping[str, Any] | None = None, **kwargs: Any) -> BackboneModel:
-    """Build the registered ``arch`` from scratch (no pretrained weights).
+    """Build the registered ``arch`` (or ``family:name``) from scratch (no pretrained weights).
 
     Options may be given as a mapping (the ``spec()`` form), as keywords, or both.
 
     Raises:
         ConfigError: Unknown arch, or an option the arch's builder does not take.
     """
-    builder = MODELS.get(arch)
+    check_arch(arch)
+    family, name = split_arch(arch)
+    builder = MODELS.get(family)
     resolved = _resolve_options(arch, builder, num_classes, {**(options or {}), **kwargs})
-    model = builder(num_classes=num_classes, **resolved)
+    model = builder(num_classes=num_classes, **resolved) if name is None else builder(name, num_classes, **resolved)
     model.arch, model.options = arch, resolved
     return model
 
@@ -135,13 +164,18 @@ def _resolve_options(
 ) -> dict[str, Any]:
     """Check ``options`` against the builder's signature and fill in the defaults."""
     params = inspect.signature(builder).parameters
-    valid = [name for name in params if name != "num_classes"]
+    valid = [name for name in params if name not in RESERVED_PARAMETERS]
     for name in options:
         if name not in valid:
             raise ConfigError(
                 f"unknown option {name!r} for model {arch!r}{did_you_mean(name, valid)}; "
                 f"valid options: {', '.join(valid) or '(none)'}"
             )
-    bound = inspect.signature(builder).bind(num_classes=num_classes, **options)
+    named = {"name": ""} if "name" in params else {}
+    bound = inspect.signature(builder).bind(num_classes=num_classes, **named, **options)
     bound.apply_defaults()
-    return {name: value for name, value in bound.arguments.items() if name != "num_classes"}
+    return {name: value for name, value in bound.arguments.items() if name not in RESERVED_PARAMETERS}
+
+
+RESERVED_PARAMETERS = ("num_classes", "name")
+"""Builder parameters that are not options: the class count, and a family's model name."""

@@ -13,6 +13,7 @@ from ssl_kd.errors import ConfigError
 from ssl_kd.models import BackboneModel, build_model
 from ssl_kd.models.saved import MODEL_FILE as MODEL_FILE  # re-exported: the file every model stage writes
 from ssl_kd.models.saved import load_saved_model
+from ssl_kd.models.weights import load_weights
 from ssl_kd.registry import STAGES
 
 
@@ -26,14 +27,18 @@ class StageContext:
     log: logging.Logger
 
     def load_model(self, spec: ModelSpec, num_classes: int | None = None) -> BackboneModel:
-        """A new ``spec.arch`` model, or the model written by stage ``spec.from_`` (on the CPU).
+        """A new ``spec.arch`` model (with ``spec.weights`` loaded into it), or the model written by stage
+        ``spec.from_`` (on the CPU). Loading weights logs one line: tensors loaded, dropped and reinitialised.
 
         Args:
             spec: the model spec.
             num_classes: classes the caller needs; a loaded model must have that many (None: any).
         """
         if spec.from_ is None:
-            return build_model(spec.arch, num_classes or 0, **spec.options)
+            model = build_model(spec.arch, num_classes or 0, **spec.options)
+            if spec.weights is not None:
+                self.log.info("%s", load_weights(model, spec.weights, spec.weights_key, spec.strip_prefix).summary())
+            return model
         model = load_stage_model(self.run_dir / spec.from_)
         if spec.arch is not None and model.arch != spec.arch:
             raise ConfigError(

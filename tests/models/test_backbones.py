@@ -12,8 +12,13 @@ from ssl_kd.models import BackboneModel, build_model
 from ssl_kd.registry import MODELS
 
 VIDEO_ARCHS = {"r2plus1d", "x3d"}  # clip inputs (B, T, C, H, W): tests/models/test_video_models.py
+OWN_TESTS = {"alexnet_ssl", "timm"}  # 224-px input / a family: tests/models/test_alexnet_ssl.py, test_timm_backbone.py
 # The image backbones (other domains, e.g. KG embeddings, register their models from their own packages)
-ARCHS = [arch for arch in MODELS if arch not in VIDEO_ARCHS and MODELS.get(arch).__module__.startswith("ssl_kd.models")]
+ARCHS = [
+    arch
+    for arch in MODELS
+    if arch not in VIDEO_ARCHS | OWN_TESTS and MODELS.get(arch).__module__.startswith("ssl_kd.models")
+]
 NUM_CLASSES = 5
 
 
