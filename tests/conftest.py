@@ -69,15 +69,21 @@ def kill_once_checkpointed(command: list[str], checkpoint: Path, env: dict[str, 
 
 
 def resume_and_compare(command: list[str], fresh_command: list[str], env: dict[str, str]) -> tuple[str, str]:
-    """Rerun a killed ``command`` (it resumes) and run ``fresh_command`` from scratch; both must succeed.
+    """Rerun a killed ``command`` (it resumes) and, at the same time, ``fresh_command`` from scratch; both must
+    succeed. Pass ``OMP_NUM_THREADS=1`` in ``env`` so that the two share the cores without oversubscribing them.
 
     Returns the two runs' stderr, for the caller's checks of what resumed.
     """
-    resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    fresh = subprocess.run(fresh_command, cwd=REPO, env=env, capture_output=True, text=True)
-    assert fresh.returncode == 0, fresh.stderr
-    return resumed.stderr, fresh.stderr
+    processes = [
+        subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in (command, fresh_command)
+    ]
+    stderrs = []
+    for process in processes:
+        _, stderr = process.communicate()
+        assert process.returncode == 0, stderr
+        stderrs.append(stderr)
+    return stderrs[0], stderrs[1]
 
 
 @pytest.fixture

@@ -87,11 +87,11 @@ def test_unknown_from_stage_is_a_config_error(finished_run: tuple[Path, Path]) -
         Scheduler(load_pipeline(path), run, from_stage="distil")
 
 
-RESUME_OVERRIDES = ["distill.epochs=6", "distill.data.train_per_class=10", "engine.checkpoint_every=1"]
+RESUME_OVERRIDES = ["distill.epochs=3", "distill.data.train_per_class=5", "engine.checkpoint_every=1", "--no-report"]
 
 
 def test_sigkill_during_distill_resumes_to_identical_metrics(tiny_pipeline: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     killed, fresh = tmp_path / "killed", tmp_path / "fresh"
     command = run_command(tiny_pipeline, killed, *RESUME_OVERRIDES)
     kill_once_checkpointed(command, killed / "distill" / "checkpoints" / "last.pt", env)
