@@ -11,8 +11,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from ssl_kd.data.base import ImageSplits, TensorImages, channel_stats, register_dataset
 
@@ -22,6 +20,8 @@ TEST_FRACTION = 0.25
 
 def digits_tensors(image_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """All 1,797 digits as uint8 ``(N, 3, S, S)`` images and int64 labels."""
+    from sklearn.datasets import load_digits  # here, not at import: the CLI starts 2 s faster
+
     digits = load_digits()
     images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
     images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
@@ -32,6 +32,8 @@ def digits_tensors(image_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
 @register_dataset("digits", requires_root=False)
 def build_digits(root: Path | None, image_size: int) -> ImageSplits:
     """Build the fixed digits train/test split (``root`` is unused)."""
+    from sklearn.model_selection import train_test_split
+
     images, labels = digits_tensors(image_size)
     train_idx, test_idx = train_test_split(
         torch.arange(len(labels)).numpy(),

