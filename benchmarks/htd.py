@@ -66,6 +66,15 @@ Commands: the pipeline with `engine.seed=10` (and the variants below as extra st
   0.404, student alone 0.347 / 0.364); at 1e-2 it reached 0.466 / 0.470. HTD uses 1e-2. FTD keeps the code's 1e-3
   (its summed loss covers every node pair, so it is about 20x larger than HTD's entity term at the same λ) and was
   not tuned: 0.486 / 0.467 in the pilot.
+- Follow-up search, after seeds 0-2 had put HTD below FTD (pilot seed 10 again, 10-d student, best validated
+  val R@50 within the budget; `ssl-kd run benchmarks/htd_pilot.yaml engine.seed=10`: the pipeline's teacher plus one
+  stage per setting): HTD λ_TD 1e-2 / 3e-2 / 1e-1 at α 0.5: 0.466 / 0.461 / 0.445; λ_TD 1e-2 at α 0.9 (less
+  group assignment): 0.458; K = 10 groups at λ_TD 3e-2: 0.318; λ_TD 1e-2 for 20 epochs (the Gumbel temperature
+  annealed over 20): best 0.468 at epoch 8, then falling to 0.432 by epoch 14 (stopped by hand there). FTD λ_TD 3e-4 /
+  1e-3 / 3e-3: 0.485 / 0.485 / 0.466, and 1e-3 for 20 epochs: best 0.485 at epoch 5, then falling. The student
+  alone for 20 epochs: 0.414, still rising. So neither a larger λ_TD, a different α or K, nor a four times longer
+  budget brought HTD to FTD on this data: its best was 0.017 below FTD's on the pilot seed, and the pipeline's
+  settings (HTD λ_TD 1e-2, FTD 1e-3, 5 epochs) stay as they were. The reported rows were not rerun.
 - The converged baseline: the 10-d student alone, trained up to 100 epochs with the teacher's early stopping, had
   val R@50 0.492 and test 0.520 on the pilot seed, above every 5-epoch distilled student. So on MovieLens-100K and
   this budget, topology distillation makes the small student learn much faster; the table's long row says whether it
