@@ -122,18 +122,22 @@ TINY_KD = [
 ]
 
 
-def _run_kd(run_dir: Path, nproc: int) -> dict:
+def _start_kd(run_dir: Path, nproc: int) -> subprocess.Popen:
     env = os.environ | {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     command = [sys.executable, "-m", "ssl_kd", "run", str(REPO / "pipelines" / "kd_digits.yaml"), *TINY_KD]
     command += ["--run-dir", str(run_dir), "--no-report", "-q", "--nproc", str(nproc)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _results(process: subprocess.Popen, run_dir: Path) -> dict:
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
     return json.loads((run_dir / "results.json").read_text())
 
 
 def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
-    single = _run_kd(tmp_path / "one", nproc=1)
-    double = _run_kd(tmp_path / "two", nproc=2)
+    one, two = _start_kd(tmp_path / "one", nproc=1), _start_kd(tmp_path / "two", nproc=2)  # side by side
+    single, double = _results(one, tmp_path / "one"), _results(two, tmp_path / "two")
     for stage in ("teacher", "distill"):
         # Stated tolerance: losses to 1e-4 relative (float summation order differs), accuracy to 1 test image.
         assert double[stage]["train_loss"] == pytest.approx(single[stage]["train_loss"], rel=1e-4)
