@@ -41,6 +41,12 @@ relations.tsv (header id<TAB>label, then one row per id):
                arch / dim / gamma / p / spec in the header metadata
   tsv          entity_embeddings.tsv and relation_embeddings.tsv: label<TAB>v1<TAB>v2 ... per id, in id order
 onnx and torchscript do not apply to a KG stage (an error says so). --layer and --pool-size are ignored there.
+
+detectors (a detection stage: RetinaNet, FCOS), whole: one (1, 3, S, S) image in [0, 1] in; boxes, scores, labels
+out (score threshold and NMS inside):
+  onnx         detector.onnx (opset 17; onnxruntime)
+  torchscript  detector.torchscript.pt (torch.jit.load)
+safetensors does not apply to a detector (an error says so). --layer and --pool-size are ignored there.
 Every export writes manifest.json (what the files hold, the source model's sha256, the measured differences).
 """
 
@@ -103,7 +109,7 @@ def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
     """The ``export``, ``extract`` and ``report`` subcommands."""
     export = commands.add_parser(
         "export",
-        help="export a stage's feature extractor, or a KG stage's embeddings (verified against eager)",
+        help="export a stage's feature extractor, a KG stage's embeddings or a detector (verified against eager)",
         description=EXPORT_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -113,7 +119,8 @@ def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         dest="formats",
-        help="image model: onnx torchscript safetensors; KG (KGE) model: safetensors tsv (default: all that apply)",
+        help="image model: onnx torchscript safetensors; KG (KGE) model: safetensors tsv; detector: onnx torchscript "
+        "(default: all that apply)",
     )
     export.add_argument("--out", type=Path, required=True, help="output folder (files + manifest.json)")
     export.add_argument("--layer", default="features", help="tap to export (default: penultimate features)")

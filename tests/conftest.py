@@ -92,6 +92,46 @@ def tiny_pipeline(tmp_path: Path) -> Path:
     return write_pipeline(tmp_path / "tiny.yaml", TINY_PIPELINE)
 
 
+SMALL_DETECTOR = {"backbone": "mobilenet_v3_small", "backbone_options": {"small_input": False}, "fpn_channels": 32}
+
+
+def tiny_detection(data_root: Path) -> dict:
+    """A two-stage detection pipeline (RetinaNet teacher, FCOS student alone) on 30 digit canvases of 64 px."""
+    return {
+        "name": "tiny_detection",
+        "defaults": {
+            "data": {
+                "name": "digits_detection",
+                "root": str(data_root),
+                "image_size": 64,
+                "train_canvases": 24,
+                "test_canvases": 6,
+                "batch_size": 8,
+                "eval_batch_size": 6,
+            },
+            "engine": {"progress": False, "tensorboard": False, "checkpoint_every": 1, "log_every": 1, "device": "cpu"},
+            "optim": {"name": "sgd", "lr": 0.01, "weight_decay": 1.0e-4, "schedule": "constant"},
+            "epochs": 2,
+        },
+        "stages": [
+            {"name": "teacher", "method": "detector", "model": {"arch": "retinanet", "options": SMALL_DETECTOR}},
+            {"name": "student_alone", "method": "detector", "model": {"arch": "fcos", "options": SMALL_DETECTOR}},
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_detection_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """``(root, stage outcomes)`` of :func:`tiny_detection` run once per test session into ``root / "run"``."""
+    from ssl_kd.config import load_pipeline
+    from ssl_kd.scheduler import Scheduler
+
+    root = tmp_path_factory.mktemp("detection")
+    (root / "data").mkdir()
+    path = write_pipeline(root / "detection.yaml", tiny_detection(root / "data"))
+    return root, Scheduler(load_pipeline(path), root / "run").run()
+
+
 TINY_EXPORT_STAGE = {"name": "export", "kind": "export", "model": {"from": "distill"}}
 
 

@@ -1,8 +1,9 @@
-"""``ssl-kd report RUN_DIR``: training curves, results table, probe confusion matrix and a 2-D embedding.
+"""``ssl-kd report RUN_DIR``: training curves, results table, probe confusion matrix, a 2-D embedding, detections.
 
 Everything comes from files a run already wrote: ``pipeline.yaml`` (the stages), ``results.json``, each stage's
 ``history.json`` and ``metrics.json``, and the probe stage's feature cache (``probe/features/*.npz``). Without a
-probe cache the features of the run's last model are extracted (as ``ssl-kd extract`` would, in memory).
+probe cache the features of the run's last model are extracted (as ``ssl-kd extract`` would, in memory). A detection
+stage's detector is run on the first test images of its own data config (:mod:`ssl_kd.report.detections`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 import yaml
 
 from ssl_kd import builtins
+from ssl_kd.detection.domain import DOMAIN as DETECTION
 from ssl_kd.engine.checkpoint import load_checkpoint
 from ssl_kd.errors import SslKdError
 from ssl_kd.evaluation.extract import stage_features
 from ssl_kd.evaluation.features import load_features
 from ssl_kd.report.analysis import FeatureSet, confusion_matrix, embed_2d, probe_predictions
+from ssl_kd.report.detections import detections_section
 from ssl_kd.report.figures import confusion_figure, curves_figure, embedding_figure, to_png
 from ssl_kd.report.gates import gates_section
 from ssl_kd.report.html import Section, render_page
@@ -50,10 +53,12 @@ def run_stages(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _is_classifier_stage(stage_dir: Path) -> bool:
-    """Whether the stage wrote an image or video classifier's model (its metadata names classes), the only models
-    whose features the report can plot; other domains' models (e.g. KG embeddings) have curves and metrics only."""
+    """Whether the stage wrote an image or video classifier's model (its metadata names classes and no detection
+    domain), the only models whose features the report can plot; other domains' models (e.g. KG embeddings) have
+    curves and metrics only, detectors also their detections."""
     path = stage_dir / "model.pt"
-    return path.is_file() and "class_names" in (load_checkpoint(path).get("meta") or {})
+    meta = (load_checkpoint(path).get("meta") or {}) if path.is_file() else {}
+    return "class_names" in meta and meta.get("domain") != DETECTION
 
 
 def _class_names(run_dir: Path, model_stage: str | None, num_classes: int) -> list[str]:
@@ -150,6 +155,9 @@ def build_report(run_dir: Path) -> Path:
     gates = gates_section(run_dir, stages, out_dir)
     if gates is not None:
         sections.append(gates)
+    detections = detections_section(run_dir, stages, out_dir)
+    if detections is not None:
+        sections.append(detections)
     features = probe_feature_set(run_dir, stages)
     if features is not None:
         sections.append(features_section(features, out_dir))

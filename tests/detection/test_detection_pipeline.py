@@ -14,41 +14,7 @@ from ssl_kd.errors import ConfigError, DataError
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.scheduler import Scheduler
 
-from conftest import kill_once_checkpointed, resume_and_compare, run_command, write_pipeline
-
-SMALL = {"backbone": "mobilenet_v3_small", "backbone_options": {"small_input": False}, "fpn_channels": 32}
-
-
-def tiny_detection(data_root: Path) -> dict:
-    return {
-        "name": "tiny_detection",
-        "defaults": {
-            "data": {
-                "name": "digits_detection",
-                "root": str(data_root),
-                "image_size": 64,
-                "train_canvases": 24,
-                "test_canvases": 6,
-                "batch_size": 8,
-                "eval_batch_size": 6,
-            },
-            "engine": {"progress": False, "tensorboard": False, "checkpoint_every": 1, "log_every": 1, "device": "cpu"},
-            "optim": {"name": "sgd", "lr": 0.01, "weight_decay": 1.0e-4, "schedule": "constant"},
-            "epochs": 2,
-        },
-        "stages": [
-            {"name": "teacher", "method": "detector", "model": {"arch": "retinanet", "options": SMALL}},
-            {"name": "student_alone", "method": "detector", "model": {"arch": "fcos", "options": SMALL}},
-        ],
-    }
-
-
-@pytest.fixture(scope="module")
-def tiny_detection_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
-    root = tmp_path_factory.mktemp("detection")
-    (root / "data").mkdir()
-    path = write_pipeline(root / "detection.yaml", tiny_detection(root / "data"))
-    return root, Scheduler(load_pipeline(path), root / "run").run()
+from conftest import kill_once_checkpointed, resume_and_compare, run_command, tiny_detection, write_pipeline
 
 
 def test_every_stage_reports_coco_box_metrics(tiny_detection_run: tuple[Path, list]) -> None:
