@@ -36,3 +36,10 @@ def loaded_after(code: str, watched: list[str]) -> list[str]:
 )
 def test_leaf_package_imports_stay_light(code: str, forbidden: list[str]) -> None:
     assert loaded_after(code, forbidden) == []
+
+
+@pytest.mark.parametrize("package", ["ssl_kd.export", "ssl_kd.report"])
+def test_public_packages_import_first_in_a_fresh_interpreter(package: str) -> None:
+    """A user's ``from ssl_kd.export import export_stage`` works without loading the built-ins first."""
+    result = subprocess.run([sys.executable, "-c", f"import {package}"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
