@@ -126,7 +126,14 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         help="an override key and its values (YAML-typed), e.g. distill.tau=2,4,8; repeat for more axes "
         "(every combination runs)",
     )
-    sweep.add_argument("--jobs", type=int, default=1, metavar="N", help="runs in parallel processes (default 1)")
+    sweep.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs in N parallel processes (default 1), each with max(1, threads // N) CPU threads (threads: "
+        "OMP_NUM_THREADS if set, else the cores) and, with several GPUs, one GPU each in turn",
+    )
     sweep.add_argument("--sweep-dir", type=Path, help="output folder (default: runs/sweeps/<pipeline name>)")
     sweep.add_argument(
         "--store",

@@ -1,19 +1,17 @@
-"""The stage store: relative links, the lock per fingerprint, and two concurrent sweeps computing a shared stage
-once."""
+"""The stage store: relative links, the lock per fingerprint, and two concurrent runs computing a shared stage once."""
 
 from __future__ import annotations
 
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from ssl_kd.sweep.store import link_stage, stage_lock
 
-from conftest import REPO, write_pipeline
+from conftest import REPO, run_command, write_pipeline
 
 ONE_STAGE = {
     "name": "one",
@@ -59,25 +57,12 @@ def test_a_second_holder_waits_for_the_lock(tmp_path: Path, caplog) -> None:
     assert "stage teacher: waiting for another run computing it" in caplog.text
 
 
-def test_two_sweeps_sharing_a_store_compute_the_stage_once(tmp_path: Path) -> None:
+def test_two_runs_sharing_a_store_compute_the_stage_once(tmp_path: Path) -> None:
+    """Two processes racing on one stage (what two sweeps sharing a store do: each run is ``ssl-kd run --store``)."""
     pipeline = write_pipeline(tmp_path / "one.yaml", ONE_STAGE)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    commands = [
-        [
-            sys.executable,
-            "-m",
-            "ssl_kd",
-            "sweep",
-            str(pipeline),
-            "--seeds",
-            "0",
-            "--store",
-            str(tmp_path / "store"),
-            "--sweep-dir",
-            str(tmp_path / name),
-        ]
-        for name in ("a", "b")
-    ]
+    store = str(tmp_path / "store")
+    commands = [run_command(pipeline, tmp_path / name, "--store", store, "--no-report") for name in ("a", "b")]
     processes = [
         subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for c in commands
     ]
@@ -85,8 +70,10 @@ def test_two_sweeps_sharing_a_store_compute_the_stage_once(tmp_path: Path) -> No
     assert [process.returncode for process in processes] == [0, 0], outputs
     (folder,) = [p for p in (tmp_path / "store").iterdir() if p.is_dir()]
     assert (folder / "log.txt").read_text().count("stage teacher: running") == 1
-    logs = [(tmp_path / name / "runs" / "default" / "seed=0" / "sweep.log").read_text() for name in ("a", "b")]
-    assert sum("stage teacher: running" in log for log in logs) == 1
-    assert sum("stage teacher: skipped" in log for log in logs) == 1
-    results = [(tmp_path / name / "runs" / "default" / "seed=0" / "results.json").read_text() for name in ("a", "b")]
+    assert sum("stage teacher: running" in out for out in outputs) == 1
+    assert sum("stage teacher: skipped" in out for out in outputs) == 1
+    assert (
+        os.readlink(tmp_path / "a" / "teacher") == os.readlink(tmp_path / "b" / "teacher") == f"../store/{folder.name}"
+    )
+    results = [(tmp_path / name / "results.json").read_text() for name in ("a", "b")]
     assert results[0] == results[1]
