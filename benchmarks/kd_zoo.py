@@ -14,6 +14,9 @@ checks each cell of the table against the same row and column of an earlier resu
     .venv/bin/python -m benchmarks.kd_zoo --subset mbv2_alone alexnet_alone --subset-file runs/kd_zoo_alone.yaml
     .venv/bin/python -m ssl_kd sweep runs/kd_zoo_alone.yaml --seeds 0 1 2
     .venv/bin/python -m benchmarks.kd_zoo runs/sweeps/kd_zoo_digits_subset --compare benchmarks/kd_zoo_results.md
+
+``--plain-runs DIR`` checks the sweep's runs against ``DIR/seed<S>/results.json`` of plain ``ssl-kd run`` with
+``engine.seed=S data.subset_seed=S`` (the per-seed runs this script made before sweeps).
 """
 
 from __future__ import annotations
@@ -105,6 +108,18 @@ def compare(table: str, reference: Path) -> list[str]:
     return lines
 
 
+def compare_runs(sweep_dir: Path, runs_dir: Path) -> list[str]:
+    """One line per seed: whether the sweep's run has every metric of ``runs_dir/seed<S>/results.json`` (a run of
+    the pipeline with ``engine.seed=S data.subset_seed=S``, what this script did per seed before sweeps)."""
+    summary = json.loads((Path(sweep_dir) / "sweep.json").read_text())
+    lines = []
+    for run in summary["runs"]:
+        plain = json.loads((runs_dir / f"seed{run['seed']}" / "results.json").read_text())
+        verdict = "equal" if plain == run["results"] else "DIFFERENT"
+        lines.append(f"- seed {run['seed']}: every metric of every stage {verdict} to {runs_dir}/seed{run['seed']}")
+    return lines
+
+
 def write_subset(stages: list[str], out: Path) -> None:
     """Write a pipeline with ``stages`` of the KD zoo and the stages they use; check their fingerprints."""
     raw = yaml.safe_load(PIPELINE.read_text())
@@ -128,8 +143,9 @@ def write_subset(stages: list[str], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path, nargs="?", help="a sweep folder of the KD zoo pipeline")
-    parser.add_argument("--out", type=Path, help="also write the table here")
+    parser.add_argument("--out", type=Path, help="also write the table (and the comparisons) here")
     parser.add_argument("--compare", type=Path, help="check every cell against this earlier results file")
+    parser.add_argument("--plain-runs", type=Path, help="check the sweep's runs against RUNS/seed<S>/results.json")
     parser.add_argument("--subset", nargs="+", metavar="STAGE", help="write a pipeline with these stages only")
     parser.add_argument("--subset-file", type=Path, default=Path("runs/kd_zoo_subset.yaml"))
     args = parser.parse_args()
@@ -145,10 +161,13 @@ def main() -> None:
         f"class; from the sweep in {args.sweep_dir} (`{args.sweep_dir}/sweep.md` has the per-seed values), "
         f"formatted on a {hardware()}."
     )
-    text = f"{header}\n\n{markdown_table(cells)}\n"
-    print(text)
+    lines = [header, "", markdown_table(cells)]
     if args.compare:
-        print("\n".join([f"Against {args.compare}:", *compare(text, args.compare)]))
+        lines += ["", f"Against {args.compare}:", *compare(markdown_table(cells), args.compare)]
+    if args.plain_runs:
+        lines += ["", f"Against {args.plain_runs}:", *compare_runs(args.sweep_dir, args.plain_runs)]
+    text = "\n".join(lines) + "\n"
+    print(text)
     if args.out:
         args.out.write_text(text)
 
