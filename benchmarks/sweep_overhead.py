@@ -91,8 +91,9 @@ def main() -> None:
     budget = teacher + students
     lines = [
         f"`ssl-kd sweep {PIPELINE} {' '.join(SWEEP_ARGS)}` on a {hardware()}, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, measured while another engineer's benchmarks "
-        "shared the cores (the ratio is what counts; both sides come from the same sweep).",
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, measured while other jobs shared the cores "
+        "(another engineer's benchmarks, at times this branch's tests; the ratio is what counts: both sides come "
+        "from the same sweep).",
         "",
         "| | seconds |",
         "| --- | --- |",
