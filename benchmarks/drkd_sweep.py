@@ -25,9 +25,10 @@ from typing import Any
 import torch
 import yaml
 
-from benchmarks.kd_zoo import seed_top1
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
+from ssl_kd.config import load_pipeline
+from ssl_kd.scheduler import Scheduler
 
 ZOO = Path(__file__).resolve().parents[1] / "pipelines" / "kd_zoo_digits.yaml"
 STUDENTS = {"mbv2": ("mobilenet_v2", 10, 3), "alexnet": ("alexnet", 5, 2)}  # arch, epochs, late CE warm-up
@@ -48,6 +49,16 @@ VARIANTS: dict[str, dict[str, Any]] = {  # name -> drkd options; "late" stands f
     "add_a1_t1_const_late": {"weighting": "additive", "alpha": 1.0, "tau": 1.0, "ce_warmup_epochs": "late"},
     "add_a05_t4_const_late": {"weighting": "additive", "alpha": 0.5, "tau": 4.0, "ce_warmup_epochs": "late"},
 }
+
+
+def seed_top1(pipeline_file: Path, seed: int, run_dir: Path) -> dict[str, float]:
+    """Run a pipeline with ``engine.seed`` and ``data.subset_seed`` set to ``seed`` in ``run_dir/seed<seed>``.
+
+    Returns ``{stage: test_top1}``.
+    """
+    overrides = [f"engine.seed={seed}", f"data.subset_seed={seed}", "engine.progress=false"]
+    outcomes = Scheduler(load_pipeline(pipeline_file, overrides), run_dir / f"seed{seed}").run()
+    return {outcome.name: outcome.metrics["test_top1"] for outcome in outcomes}
 
 
 def sweep_pipeline(variants: list[str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The ``ssl-kd`` command line: run, validate, list, export, extract, report, data and inspect."""
+"""The ``ssl-kd`` command line: run, sweep, validate, list, export, extract, report, data and inspect."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ EPILOG = """examples:
   ssl-kd run pipelines/kd_digits.yaml distill.epochs=5 engine.device=cpu --run-dir runs/try
   ssl-kd run pipelines/kd_digits.yaml --from distill
   ssl-kd run pipelines/kd_digits.yaml --nproc 2        # = torchrun --nproc-per-node 2 -m ssl_kd run ...
+  ssl-kd sweep pipelines/kd_digits.yaml --seeds 0 1 2 --grid distill.tau=2,4,8 --jobs 2
+  ssl-kd sweep pipelines/kd_zoo_digits.yaml --seeds 0 1 2 --baseline mbv2_alone
+  ssl-kd report runs/sweeps/kd_digits                    # a sweep folder: table and error-bar plots
   ssl-kd validate pipelines/kd_digits.yaml
   ssl-kd list methods
   ssl-kd export runs/kd_digits/distill --format onnx torchscript safetensors --out exported/
@@ -69,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="only warnings and the results table")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
     run.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help="keep stage folders in this content-addressed store (DIR/<fingerprint>/), linked from the run "
+        "folder, so that runs with the same stage share it (what ssl-kd sweep does)",
+    )
+    run.add_argument(
         "--nproc",
         type=int,
         default=1,
@@ -76,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         help="train with N DistributedDataParallel processes on this machine (launches torchrun; "
         "data.batch_size stays the global batch)",
     )
+
+    _add_sweep_parser(commands)
 
     validate = commands.add_parser("validate", help="check a pipeline file without running it")
     validate.add_argument("pipeline", type=Path)
@@ -87,6 +99,107 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_parser(commands)
     _add_inspect_parser(commands)
     return parser
+
+
+SWEEP_DESCRIPTION = """Run a pipeline over a grid of overrides x seeds and tabulate mean ± sample std per grid point,
+stage and headline metric. Every run is an ordinary `ssl-kd run` in SWEEP_DIR/runs/POINT/seed=S; its stage folders
+live in a store keyed by fingerprint (SWEEP_DIR/store/<fingerprint>/, linked from the run), so a stage that is the
+same in several runs (a teacher the grid does not touch) is computed once. Rerunning the same command continues
+where it stopped. Writes SWEEP_DIR/sweep.md, sweep.csv and sweep.json; exits 1 when a run failed.
+
+The seed is set, per run, on every stage's keys named by the pipeline's `sweep: {seed_keys: [...]}` (default
+engine.seed), except on the stages of `sweep: {fixed_seed_stages: [...]}`, which keep the pipeline's own seed and
+so are shared by every seed.
+"""
+
+
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``sweep`` subcommand."""
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a pipeline over seeds and a grid of overrides, shared stages computed once; mean ± std table",
+        description=SWEEP_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("pipeline", type=Path, help="pipeline YAML file")
+    sweep.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides of every run")
+    sweep.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S", help="the seed axis (default: 0)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="an override key and its values (YAML-typed), e.g. distill.tau=2,4,8; repeat for more axes "
+        "(every combination runs)",
+    )
+    sweep.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs in N parallel processes (default 1), each with max(1, threads // N) CPU threads (threads: "
+        "OMP_NUM_THREADS if set, else the cores) and, with several GPUs, one GPU each in turn",
+    )
+    sweep.add_argument("--sweep-dir", type=Path, help="output folder (default: runs/sweeps/<pipeline name>)")
+    sweep.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help="stage store, to share stages between sweeps (default: SWEEP_DIR/store)",
+    )
+    sweep.add_argument(
+        "--baseline",
+        metavar="STAGE_OR_POINT",
+        help="add paired differences per seed against this stage (same run) or grid point (same seed and stage)",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="print the runs and the shared stages, run nothing")
+    sweep.add_argument("--report-only", action="store_true", help="re-aggregate the finished runs, run nothing")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ssl_kd.scheduler import headline_metrics
+    from ssl_kd.sweep.aggregate import SWEEP_MD, aggregate, baseline_kind, write_outputs
+    from ssl_kd.sweep.grid import parse_grid
+    from ssl_kd.sweep.runner import execute, existing_records, plan_sweep, shared_stages, summary
+
+    axes = [parse_grid(spec) for spec in args.grid]
+    sweep = plan_sweep(args.pipeline, args.overrides, axes, args.seeds, args.sweep_dir, args.store)
+    points = list(dict.fromkeys(run.point for run in sweep.runs))
+    baseline_kind(args.baseline, sweep.pipeline.stage_names, points)
+    if args.dry_run:
+        for run in sweep.runs:
+            plan = ", ".join(f"{name}: {action}" for name, action in sweep.scheduler(run).plan().items())
+            print(f"{run.name}: {plan}")
+        for stage, groups in shared_stages(sweep).items():
+            for group in groups:
+                print(f"shared: {stage} {group}")
+        return 0
+    if args.report_only:
+        records = existing_records(sweep)
+    else:
+        console = Console(file=sys.stderr)
+        columns = (TextColumn("sweep runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("runs", total=len(sweep.runs))
+
+            def done(record: dict) -> None:
+                progress.advance(task)
+                note = "" if record["status"] == "complete" else f" (exit code {record['returncode']}, {record['log']})"
+                progress.console.print(f"{record['name']}: {record['status']}{note}")
+
+            records = execute(sweep, args.jobs, done)
+    rows = aggregate(records, headline_metrics(), args.baseline)
+    paths = write_outputs(sweep.sweep_dir, summary(sweep, records, args.baseline), rows)
+    print(paths[SWEEP_MD].read_text())
+    print(f"sweep: {', '.join(str(path) for path in paths.values())}")
+    failed = [record for record in records if record["status"] == "failed"]
+    for record in failed:
+        print(f"FAILED {record['name']} (exit code {record['returncode']}), log {record['log']}:", file=sys.stderr)
+        print(record["log_tail"], file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _add_inspect_parser(commands: argparse._SubParsersAction) -> None:
@@ -137,8 +250,12 @@ def _add_export_parsers(commands: argparse._SubParsersAction) -> None:
     extract.add_argument("--pool-size", type=int, default=1, help="4-D maps are average-pooled to this size")
     extract.add_argument("--chunk-size", type=int, default=256, help="samples per shard and per batch")
 
-    report = commands.add_parser("report", help="write an HTML report (curves, results, confusion, embedding)")
-    report.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/kd_digits")
+    report = commands.add_parser(
+        "report",
+        help="write an HTML report (curves, results, confusion, embedding; for a sweep folder: its table and "
+        "one error-bar plot per metric)",
+    )
+    report.add_argument("run_dir", type=Path, help="a run folder (runs/kd_digits) or a sweep folder (runs/sweeps/x)")
 
 
 MOVING_DIGITS_SCHEMES = ("motion", "profile")  # generator.CLASS_SCHEMES, kept here so --help imports no torch
@@ -231,7 +348,7 @@ def _run(args: argparse.Namespace) -> int:
         return _launch_torchrun(args, args.argv)
     pipeline = load_pipeline(args.pipeline, args.overrides)
     run_dir = args.run_dir or Path("runs") / pipeline.name
-    scheduler = Scheduler(pipeline, run_dir, args.from_stage)
+    scheduler = Scheduler(pipeline, run_dir, args.from_stage, args.store)
     if args.dry_run:
         for name, action in scheduler.plan().items():
             print(f"{name}: {action}")
@@ -342,9 +459,14 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ssl_kd.report import build_report
+    from ssl_kd import builtins
 
-    print(f"report: {build_report(args.run_dir)}")
+    builtins.load()  # registration first: a cold `import ssl_kd.report` meets a circular import through ssl_kd.export
+    from ssl_kd.report import build_report
+    from ssl_kd.report.sweep import build_sweep_report, is_sweep_dir
+
+    build = build_sweep_report if is_sweep_dir(args.run_dir) else build_report
+    print(f"report: {build(args.run_dir)}")
     return 0
 
 
@@ -360,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     handlers = {
         "run": _run,
+        "sweep": _sweep,
         "validate": _validate,
         "list": _list,
         "export": _export,

@@ -12,6 +12,10 @@ it was interrupted under the same fingerprint, and otherwise *run* afresh (its p
 ``<stage>.previous``). A changed stage changes the fingerprints of the stages that use it, so they rerun too.
 ``from_stage`` forces that stage and every later one to run afresh.
 
+With a ``store`` (``ssl-kd sweep``; ``ssl-kd run --store``) the stage folder is ``STORE/<fingerprint>/`` instead and
+``RUN_DIR/<stage>`` a relative symlink to it (:mod:`ssl_kd.sweep.store`): a stage with the same fingerprint in
+several runs is computed once. Each stage is decided, run or skipped under the lock of its fingerprint.
+
 Under ``torchrun`` every rank runs the scheduler: rank 0 decides what happens to each stage and broadcasts it,
 rank 0 alone writes the run's files, and the ranks meet at a barrier before and after each stage. Stage kinds
 with ``distributed = False`` (export) run on rank 0 only; every rank ends a stage with rank 0's metrics.
@@ -25,6 +29,7 @@ import logging
 import shutil
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +47,7 @@ from ssl_kd.engine.domain import headline_metrics as domain_headline_metrics
 from ssl_kd.errors import ConfigError, did_you_mean
 from ssl_kd.registry import STAGES
 from ssl_kd.stages.base import StageContext
+from ssl_kd.sweep.store import link_stage, stage_lock, stage_path
 
 LOGGER_NAME = "ssl_kd"
 NON_SEMANTIC_DATA = ("num_workers",)
@@ -90,9 +96,12 @@ class Scheduler:
         pipeline: a validated pipeline.
         run_dir: where stage folders and ``results.json`` go.
         from_stage: force this stage and all later ones to rerun from scratch.
+        store: a stage store shared by runs (None: stage folders live in ``run_dir``).
     """
 
-    def __init__(self, pipeline: Pipeline, run_dir: Path, from_stage: str | None = None) -> None:
+    def __init__(
+        self, pipeline: Pipeline, run_dir: Path, from_stage: str | None = None, store: Path | None = None
+    ) -> None:
         if from_stage is not None and from_stage not in pipeline.stage_names:
             raise ConfigError(
                 f"--from {from_stage!r}: no such stage{did_you_mean(from_stage, pipeline.stage_names)}; "
@@ -102,7 +111,12 @@ class Scheduler:
         self.run_dir = Path(run_dir)
         self.from_index = pipeline.stage_names.index(from_stage) if from_stage else None
         self.fingerprints = fingerprints(pipeline)
+        self.store = Path(store) if store is not None else None
         self.log = logging.getLogger(LOGGER_NAME)
+
+    def stage_dir(self, name: str) -> Path:
+        """Where stage ``name`` writes: ``run_dir/name``, or its store folder with a store."""
+        return self.run_dir / name if self.store is None else stage_path(self.store, self.fingerprints[name])
 
     def plan(self) -> dict[str, str]:
         """What would happen to each stage: ``skip``, ``resume`` or ``run``."""
@@ -135,15 +149,27 @@ class Scheduler:
     def _decide(self, index: int, stage: StageConfig) -> str:
         if self.from_index is not None and index >= self.from_index:
             return "run"
-        state = _read_json(self.run_dir / stage.name / "state.json")
+        state = _read_json(self.stage_dir(stage.name) / "state.json")
         if state.get("fingerprint") != self.fingerprints[stage.name]:
             return "run"
-        if state.get("status") == "complete" and (self.run_dir / stage.name / "metrics.json").is_file():
+        if state.get("status") == "complete" and (self.stage_dir(stage.name) / "metrics.json").is_file():
             return "skip"
         return "resume"
 
+    def _lock(self, stage: StageConfig) -> AbstractContextManager[None]:
+        """The store lock of ``stage`` (rank 0 holds it; the other ranks follow rank 0's broadcasts)."""
+        if self.store is None or not distributed.is_main():
+            return nullcontext()
+        return stage_lock(self.store, self.fingerprints[stage.name], stage.name, self.log)
+
     def _run_stage(self, index: int, stage: StageConfig) -> StageOutcome:
-        stage_dir = self.run_dir / stage.name
+        with self._lock(stage):
+            if self.store is not None and distributed.is_main():
+                link_stage(self.run_dir, stage.name, self.stage_dir(stage.name))
+            return self._decide_and_run(index, stage)
+
+    def _decide_and_run(self, index: int, stage: StageConfig) -> StageOutcome:
+        stage_dir = self.stage_dir(stage.name)
         decision = distributed.broadcast_object(self._decide(index, stage))
         if decision == "skip":
             self.log.info("stage %s: skipped (complete, config unchanged)", stage.name)
@@ -185,9 +211,11 @@ class Scheduler:
         return StageOutcome(stage.name, stage.kind, action, seconds, metrics)
 
     def _prepare_stage_dir(self, stage: StageConfig, decision: str, fingerprint: str) -> None:
-        """Move a stale folder aside, then write the stage's config and ``running`` state."""
-        stage_dir = self.run_dir / stage.name
-        if decision == "run" and stage_dir.exists():
+        """Move a stale folder aside (empty a store folder), then write the stage's config and ``running`` state."""
+        stage_dir = self.stage_dir(stage.name)
+        if decision == "run" and self.store is not None:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+        elif decision == "run" and stage_dir.exists():
             previous = self.run_dir / f"{stage.name}.previous"
             shutil.rmtree(previous, ignore_errors=True)
             stage_dir.rename(previous)

@@ -12,13 +12,20 @@ Pipeline file layout::
 
 Overrides address a stage by name (``distill.epochs=3``), the defaults (``defaults.data.batch_size=64``) or, with no
 prefix, every stage whose kind has that key (``student.arch=alexnet``, ``data.root=/data/ucf101``).
+
+An optional top-level ``sweep:`` section is read by ``ssl-kd sweep`` only (``ssl-kd run`` ignores it; it is no part of
+any stage's fingerprint)::
+
+    sweep:
+      seed_keys: [engine.seed, data.subset_seed]   # set to the seed per run (default: [engine.seed])
+      fixed_seed_stages: [teacher]                 # keep the pipeline's own seeds: shared by every seed of a sweep
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -31,16 +38,27 @@ from ssl_kd.config.schema import StageConfig
 from ssl_kd.errors import ConfigError, did_you_mean
 from ssl_kd.registry import STAGES
 
-TOP_LEVEL_KEYS = ("name", "description", "defaults", "stages")
+TOP_LEVEL_KEYS = ("name", "description", "defaults", "stages", "sweep")
+SWEEP_KEYS = ("seed_keys", "fixed_seed_stages")
+DEFAULT_SEED_KEYS = ("engine.seed",)
+
+
+@dataclass
+class SweepSection:
+    """The pipeline's ``sweep:`` section: the dotted keys a sweep sets to each seed, and the stages that keep theirs."""
+
+    seed_keys: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_KEYS))
+    fixed_seed_stages: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Pipeline:
-    """A validated pipeline: its name, source file and ordered stage configs."""
+    """A validated pipeline: its name, source file, ordered stage configs and ``sweep:`` section."""
 
     name: str
     path: Path
     stages: list[StageConfig]
+    sweep: SweepSection = field(default_factory=SweepSection)
 
     def stage(self, name: str) -> StageConfig:
         for stage in self.stages:
@@ -76,9 +94,39 @@ def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
         raise ConfigError(f"{path}: 'defaults' must be a mapping, got {type(defaults).__name__}")
     stages = [_validate_stage(path, index, stage, defaults) for index, stage in enumerate(raw["stages"])]
     _check_defaults_keys(path, defaults, stages)
-    pipeline = Pipeline(name=str(raw["name"]), path=path, stages=stages)
+    pipeline = Pipeline(name=str(raw["name"]), path=path, stages=stages, sweep=_sweep_section(path, raw, stages))
     _check_references(pipeline)
     return pipeline
+
+
+def _sweep_section(path: Path, raw: dict[str, Any], stages: list[StageConfig]) -> SweepSection:
+    """The validated ``sweep:`` section (defaults when absent)."""
+    section = raw.get("sweep")
+    if section is None:
+        return SweepSection()
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: 'sweep' must be a mapping with keys {', '.join(SWEEP_KEYS)}")
+    for key in section:
+        if key not in SWEEP_KEYS:
+            raise ConfigError(f"{path}: sweep: unknown key {key!r}{did_you_mean(str(key), SWEEP_KEYS)}")
+    result = SweepSection()
+    for key in SWEEP_KEYS:
+        values = section.get(key, getattr(result, key))
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            raise ConfigError(f"{path}: sweep.{key} must be a list of strings, got {values!r}")
+        setattr(result, key, list(values))
+    names = [stage.name for stage in stages]
+    for name in result.fixed_seed_stages:
+        if name not in names:
+            raise ConfigError(f"{path}: sweep.fixed_seed_stages: no stage named {name!r}{did_you_mean(name, names)}")
+    fields = {key for stage in stages for key in type(stage).model_fields}
+    for key in result.seed_keys:
+        head = key.split(".")[0]
+        if head not in fields:
+            raise ConfigError(f"{path}: sweep.seed_keys: no stage has a key {head!r}{did_you_mean(head, fields)}")
+    if not result.seed_keys:
+        raise ConfigError(f"{path}: sweep.seed_keys must name at least one key")
+    return result
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
