@@ -459,9 +459,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ssl_kd import builtins
-
-    builtins.load()  # registration first: a cold `import ssl_kd.report` meets a circular import through ssl_kd.export
     from ssl_kd.report import build_report
     from ssl_kd.report.sweep import build_sweep_report, is_sweep_dir
 
