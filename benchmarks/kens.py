@@ -1,43 +1,28 @@
-"""KEnS benchmark: ``pipelines/kens_kinships.yaml`` for several seeds, single model vs ensembles per view.
+"""KEnS benchmark: ``pipelines/kens_kinships.yaml`` over seeds, single model vs ensembles per view.
 
-For every seed s the pipeline runs with ``engine.seed=s`` and ``data.view_seed=s`` (new views, seed links,
-initialisation, batch order and negatives), each seed in its own folder of ``--run-dir`` (resumable: a rerun skips
-finished stages). The report gives, per target view, the single model's and every ensemble's filtered tail
-Hits@1/3/10 (mean ± sample std over seeds), the paired difference ensemble − single (same seed, same models), how
-many views each ensemble wins on Hits@10 per seed, and self-learning's alignment precision per round::
+The runs are one sweep: the pipeline's ``sweep:`` section sets ``engine.seed`` and ``data.view_seed`` to the seed
+(new views, seed links, initialisation, batch order and negatives). This script formats its report: per target view,
+the single model's and every ensemble's filtered tail Hits@1/3/10 (mean ± sample std over seeds), the paired
+difference ensemble − single (same seed, same models), how many views each ensemble wins on Hits@10 per seed, and
+self-learning's alignment precision per round::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.kens --seeds 0 1 2
-
-The report is written to ``RUN_DIR/kens.md``; ``benchmarks/results/kens.md`` keeps the curated copy.
+    OMP_NUM_THREADS=1 .venv/bin/ssl-kd sweep pipelines/kens_kinships.yaml --seeds 0 1 2
+    .venv/bin/python -m benchmarks.kens runs/sweeps/kens_kinships --out benchmarks/results/kens.md
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
-from ssl_kd.config import load_pipeline
-from ssl_kd.scheduler import Scheduler
+from benchmarks.sweep_results import complete_runs, stage_seconds
 
-REPO = Path(__file__).resolve().parents[1]
-PIPELINE = REPO / "pipelines" / "kens_kinships.yaml"
 ENSEMBLES = ("majority", "mrr", "weighted", "boosting")
 KS = (1, 3, 10)
-
-
-def run_seed(seed: int, run_dir: Path) -> tuple[dict[str, dict[str, Any]], float]:
-    """The pipeline's metrics for one seed and its wall time (0 when every stage was skipped)."""
-    overrides = [f"engine.seed={seed}", f"data.view_seed={seed}", "engine.progress=false"]
-    start = time.perf_counter()
-    outcomes = Scheduler(load_pipeline(PIPELINE, overrides), run_dir / f"seed{seed}").run()
-    elapsed = time.perf_counter() - start
-    ran = any(outcome.action == "ran" for outcome in outcomes)
-    return {outcome.name: outcome.metrics for outcome in outcomes}, elapsed if ran else 0.0
 
 
 def report(results: dict[int, dict[str, dict[str, Any]]], seconds: dict[int, float]) -> str:
@@ -49,9 +34,7 @@ def report(results: dict[int, dict[str, dict[str, Any]]], seconds: dict[int, flo
         "# KEnS on views of Kinships",
         "",
         f"Machine: {hardware()}. Pipeline `pipelines/kens_kinships.yaml`, seeds {seeds} (engine.seed = "
-        f"data.view_seed). Wall time per seed: "
-        + ", ".join(f"{s}: {seconds[s]:.0f} s" if seconds[s] else f"{s}: (reused)" for s in seeds)
-        + ".",
+        f"data.view_seed). Stage seconds per seed: " + ", ".join(f"{s}: {seconds[s]:.0f} s" for s in seeds) + ".",
         "",
         "Filtered tail queries (h, r, ?) of each view's test triples; mean ± sample std over seeds. Δ: paired "
         "difference ensemble − single (same seed), mean ± std.",
@@ -100,20 +83,18 @@ def report(results: dict[int, dict[str, dict[str, Any]]], seconds: dict[int, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "kens_bench")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder of pipelines/kens_kinships.yaml")
+    parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
-    results, seconds = {}, {}
-    for seed in args.seeds:
-        results[seed], seconds[seed] = run_seed(seed, args.run_dir)
-    text = report(results, seconds)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    (args.run_dir / "kens.md").write_text(text)
+    runs = complete_runs(args.sweep_dir)
+    results = {seed: run["results"] for seed, run in runs.items()}
+    text = report(results, {seed: stage_seconds(run) for seed, run in runs.items()})
     print(text)
+    if args.out:
+        args.out.write_text(text)
     means = {
-        name: statistics.mean(results[s]["ensemble"][f"mean_{name}_hits_at_10"] for s in args.seeds)
-        for name in ENSEMBLES
+        name: statistics.mean(results[s]["ensemble"][f"mean_{name}_hits_at_10"] for s in results) for name in ENSEMBLES
     }
     print("mean Hits@10 over views and seeds:", {k: round(v, 3) for k, v in means.items()})
 

@@ -1,36 +1,32 @@
 """Self-supervised distillation benchmark on digits: AlexNet students under one training budget, several seeds.
 
-Runs ``benchmarks/ssl_digits.yaml`` once per seed (``STAGE.engine.seed=S`` for every stage but the shared
-teacher, which is the same seed-0 run in every seed folder; stages already complete are skipped, so an interrupted
-benchmark resumes), then writes a markdown table of linear-probe top-1 at 1, 5 and 10 labelled images
-per class, the full-label probe and kNN top-1 (mean ± std over seeds) for:
+The runs are one sweep of ``benchmarks/ssl_digits.yaml``: its ``sweep:`` section keeps ``teacher_ssl`` at the
+file's seed 0, so the teacher is trained once and shared by every seed, and sets ``engine.seed`` per seed on every
+other stage. This script formats the sweep's table of linear-probe top-1 at 1, 5 and 10 labelled images per class,
+the full-label probe and kNN top-1 (mean ± sample std over seeds) for:
 
 - floors: raw pixels and a randomly initialised AlexNet;
 - the upper bound: AlexNet trained with labels;
 - AlexNet MoCo v2 alone, SEED and ReKD (supcon and kl variants) from the same MoCo v2 ResNet-18 teacher;
 
-plus the gap-closure ratio (ReKD - MoCo) / (supervised - MoCo) on the 5-shot probe.
+plus the gap-closure ratio (ReKD - MoCo) / (supervised - MoCo) on the 5-shot probe::
 
-    .venv/bin/python benchmarks/ssl_digits.py                       # 3 seeds, writes benchmarks/results/ssl_digits.md
-    .venv/bin/python benchmarks/ssl_digits.py --seeds 0 --set epochs=5   # a quick look
+    .venv/bin/ssl-kd sweep benchmarks/ssl_digits.yaml --seeds 0 1 2
+    .venv/bin/python -m benchmarks.ssl_digits runs/sweeps/ssl_digits --out benchmarks/results/ssl_digits.md
+
+``--compare FILE`` adds, per cell, whether it equals the same row and column of an earlier results file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import time
 from pathlib import Path
 
-import torch
-
+from benchmarks.kd_zoo import compare
 from benchmarks.machine import hardware
-from ssl_kd.config import load_pipeline
-from ssl_kd.scheduler import Scheduler
+from benchmarks.sweep_results import complete_runs
+from ssl_kd.sweep.stats import mean, mean_std_cell
 
-HERE = Path(__file__).resolve().parent
-SHARED_TEACHER = "teacher_ssl"  # trained once with seed 0; every seed's students distil from the same teacher
 ROWS = {  # table row -> (probe stage, metric prefix)
     "raw pixels (floor)": ("probe_random", "raw_pixels_"),
     "random-init AlexNet (floor)": ("probe_random", ""),
@@ -50,63 +46,57 @@ COLUMNS = {
 }
 
 
-def run_seed(seed: int, overrides: list[str], run_root: Path) -> dict[str, dict[str, float]]:
-    """Run (or resume) the pipeline for one seed and return its results.json."""
-    names = load_pipeline(HERE / "ssl_digits.yaml", overrides).stage_names
-    seeds = [f"{name}.engine.seed={seed}" for name in names if name != SHARED_TEACHER]
-    pipeline = load_pipeline(HERE / "ssl_digits.yaml", [*overrides, *seeds])
-    run_dir = run_root / f"seed_{seed}"
-    Scheduler(pipeline, run_dir).run()
-    return json.loads((run_dir / "results.json").read_text())
+def seed_results(sweep_dir: Path) -> tuple[list[dict[str, dict[str, float]]], list[int]]:
+    """Every complete run's ``results.json`` (stage -> metric -> value) from ``sweep.json``, and their seeds."""
+    runs = complete_runs(sweep_dir)
+    return [run["results"] for run in runs.values()], list(runs)
 
 
-def summarise(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, tuple[float, float]]]:
-    """Row -> column -> (mean, std over seeds)."""
-    table = {}
+def markdown_table(results: list[dict[str, dict[str, float]]]) -> tuple[str, dict[str, dict[str, float]]]:
+    """The table in markdown, and row -> column -> mean over seeds (for the gap closure)."""
+    means: dict[str, dict[str, float]] = {}
+    lines = ["| model | " + " | ".join(COLUMNS) + " |", "| --- |" + " --- |" * len(COLUMNS)]
     for row, (stage, prefix) in ROWS.items():
-        table[row] = {}
+        cells, means[row] = [], {}
         for column, metric in COLUMNS.items():
             values = [result[stage][prefix + metric] for result in results]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            table[row][column] = (statistics.fmean(values), spread)
-    return table
+            means[row][column] = mean(values)
+            cells.append(mean_std_cell(values, single_std=0.0))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), means
 
 
-def markdown(
-    table: dict[str, dict[str, tuple[float, float]]], seeds: list[int], overrides: list[str], minutes: float
-) -> str:
-    lines = [
-        f"Linear-probe and kNN top-1 on the digits test split, mean ± std over seeds {seeds} "
-        f"({hardware()}, {torch.get_num_threads()} threads; {minutes:.0f} min wall time; "
-        f"overrides: {' '.join(overrides) or 'none'}).",
-        "",
-        "| model | " + " | ".join(COLUMNS) + " |",
-        "| --- |" + " --- |" * len(COLUMNS),
-    ]
-    for row, cells in table.items():
-        lines.append(f"| {row} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in cells.values()) + " |")
-    moco, supervised = table["AlexNet MoCo v2"]["5-shot"][0], table["AlexNet supervised (upper bound)"]["5-shot"][0]
-    lines.append("")
+def gap_closure(means: dict[str, dict[str, float]]) -> list[str]:
+    """(ReKD - MoCo) / (supervised - MoCo) on the 5-shot probe, per ReKD variant."""
+    moco, supervised = means["AlexNet MoCo v2"]["5-shot"], means["AlexNet supervised (upper bound)"]["5-shot"]
+    lines = []
     for variant in ("supcon", "kl"):
-        rekd = table[f"AlexNet ReKD ({variant})"]["5-shot"][0]
+        rekd = means[f"AlexNet ReKD ({variant})"]["5-shot"]
         ratio = (rekd - moco) / (supervised - moco) if supervised != moco else float("nan")
         lines.append(f"Gap closure (ReKD {variant} - MoCo) / (supervised - MoCo), 5-shot: {ratio:.2f}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key.path=value")
-    parser.add_argument("--run-root", type=Path, default=Path("runs/bench_ssl_digits"))
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "ssl_digits.md")
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder of benchmarks/ssl_digits.yaml")
+    parser.add_argument("--out", type=Path, help="also write the table (and the comparison) here")
+    parser.add_argument("--compare", type=Path, help="check every cell against this earlier results file")
     args = parser.parse_args()
-    start = time.perf_counter()
-    results = [run_seed(seed, args.overrides, args.run_root) for seed in args.seeds]
-    text = markdown(summarise(results), args.seeds, args.overrides, (time.perf_counter() - start) / 60)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    results, seeds = seed_results(args.sweep_dir)
+    table, means = markdown_table(results)
+    header = (
+        f"Linear-probe and kNN top-1 on the digits test split, mean ± std over seeds {seeds}; from the sweep in "
+        f"{args.sweep_dir} (`{args.sweep_dir}/sweep.md` has the per-seed values), formatted on a {hardware()}."
+    )
+    lines = [header, "", table, "", *gap_closure(means)]
+    if args.compare:
+        lines += ["", f"Against {args.compare}:", *compare(table, args.compare)]
+    text = "\n".join(lines) + "\n"
     print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
 
 
 if __name__ == "__main__":
