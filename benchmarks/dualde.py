@@ -1,14 +1,14 @@
 """DualDE benchmark: teacher, student alone, plain soft-label KD, DualDE stage 1 only and both stages, over seeds.
 
-Runs ``pipelines/dualde_umls.yaml`` plus two extra rows (plain KD and stage 1 alone, each on the student's budget)
-once per knowledge graph and seed through the same scheduler as ``ssl-kd run``, then writes a markdown report of
-filtered MRR and Hits@1/3/10 (mean ± sample std over seeds, and each row's paired difference to the student alone),
-embedding parameters, and the scoring speed of teacher against student (all-entity tail scoring of the test triples
-in batches of 256, triples/s, and the median latency of one query)::
+The runs are one sweep of ``benchmarks/dualde.yaml`` (``pipelines/dualde_umls.yaml`` plus the plain-KD and
+matched-budget rows; ``engine.seed`` per seed, and optionally a grid over ``data.name``). This script formats a
+markdown report per knowledge graph: filtered MRR and Hits@1/3/10 (mean ± sample std over seeds, and each row's
+paired difference to the student alone), embedding parameters, and the scoring speed of teacher against student
+(all-entity tail scoring of the test triples in batches of 256, triples/s, and the median latency of one query),
+measured here on the first seed's models::
 
-    .venv/bin/python -m benchmarks.dualde --kgs umls kinships --seeds 0 1 2
-
-Every run lives in ``RUN_DIR/<kg>/seed<k>`` and is resumable: rerunning skips finished stages.
+    .venv/bin/ssl-kd sweep benchmarks/dualde.yaml --seeds 0 1 2 --grid data.name=umls,kinships
+    .venv/bin/python -m benchmarks.dualde runs/sweeps/dualde_benchmark --out benchmarks/results/dualde.md
 """
 
 from __future__ import annotations
@@ -18,26 +18,16 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
-import yaml
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
 from ssl_kd.config import load_pipeline
 from ssl_kd.kg.triples import load_bundled_kg
 from ssl_kd.models.saved import load_saved_model
-from ssl_kd.scheduler import Scheduler
 
-PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "dualde_umls.yaml"
-STUDENT = {"arch": "rotate", "options": {"dim": 32, "gamma": 8.0}}
-EXTRA_STAGES = [  # on the student's 4-epoch budget, like student_alone
-    {"name": "plain_kd", "method": "dualde", "soft_weight": "constant", "cosine_weight": 0.0, "norm_weight": 0.0,
-     "student": STUDENT, "teacher": {"from": "teacher"}, "epochs": 4},
-    {"name": "s1_half", "method": "dualde", "student": STUDENT, "teacher": {"from": "teacher"}, "epochs": 2},
-    {"name": "both_half", "method": "dualde", "stage": 2, "student": {"from": "s1_half"},
-     "teacher": {"from": "teacher"}, "epochs": 2},
-]  # fmt: skip
 ROWS = [  # (label, stage)
     ("teacher (RotatE 512-d, 10 epochs)", "teacher"),
     ("student alone (RotatE 32-d, 4 epochs)", "student_alone"),
@@ -47,18 +37,6 @@ ROWS = [  # (label, stage)
     ("DualDE both stages (4 + 2 epochs; the pipeline's dualde)", "dualde"),
 ]
 METRICS = [("MRR", "test_mrr"), ("H@1", "test_hits_at_1"), ("H@3", "test_hits_at_3"), ("H@10", "test_hits_at_10")]
-
-
-def run_seed(kg: str, seed: int, run_dir: Path) -> dict[str, dict]:
-    """Run every row for one graph and seed; return ``{stage: metrics}``."""
-    raw = yaml.safe_load(PIPELINE.read_text())
-    raw["stages"] += EXTRA_STAGES
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "benchmark_pipeline.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    overrides = [f"data.name={kg}", f"engine.seed={seed}", "engine.progress=false"]
-    pipeline = load_pipeline(path, overrides)
-    return {outcome.name: outcome.metrics for outcome in Scheduler(pipeline, run_dir).run()}
 
 
 @torch.inference_mode()
@@ -81,13 +59,20 @@ def scoring_speed(stage_dir: Path, kg: str, repeats: int = 3) -> tuple[float, fl
     return statistics.median(rates), 1000 * statistics.median(latencies)
 
 
-def read_results(run_dir: Path) -> dict[str, dict]:
-    """``{stage: metrics}`` of one finished seed folder, from each stage's ``metrics.json``."""
-    return {
-        path.parent.name: json.loads(path.read_text())
-        for path in sorted(run_dir.glob("*/metrics.json"))
-        if not path.parent.name.endswith(".previous")
-    }
+def runs_by_graph(sweep_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """Knowledge graph -> seed -> the record of its complete run in ``sweep.json`` (the graph: the run's
+    ``data.name`` override, else the pipeline's own)."""
+    summary = json.loads((Path(sweep_dir) / "sweep.json").read_text())
+    default = load_pipeline(Path(summary["pipeline"])).stages[0].data.name
+    graphs: dict[str, dict[int, dict[str, Any]]] = {}
+    for run in summary["runs"]:
+        if run["status"] != "complete":
+            continue
+        names = [item.split("=", 1)[1] for item in run["overrides"] if item.startswith("data.name=")]
+        graphs.setdefault(names[-1] if names else default, {})[run["seed"]] = run
+    if not graphs:
+        raise SystemExit(f"{sweep_dir}: no complete run in sweep.json")
+    return {kg: dict(sorted(runs.items())) for kg, runs in graphs.items()}
 
 
 def report(results: dict[str, dict[int, dict[str, dict]]], speed: dict[str, dict[str, tuple]], seeds: list[int]) -> str:
@@ -123,32 +108,25 @@ def report(results: dict[str, dict[int, dict[str, dict]]], speed: dict[str, dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kgs", nargs="+", default=["umls", "kinships"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/bench_dualde"))
-    parser.add_argument("--out", type=Path, help="report file (default: RUN_DIR/dualde.md)")
-    parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs in RUN_DIR, run none")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder of benchmarks/dualde.yaml")
+    parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
     results: dict[str, dict[int, dict[str, dict]]] = {}
     speed: dict[str, dict[str, tuple]] = {}
-    for kg in args.kgs:
-        folders = {seed: args.run_dir / kg / f"seed{seed}" for seed in args.seeds}
-        if args.report_only:
-            results[kg] = {seed: read_results(folder) for seed, folder in folders.items()}
-        else:
-            results[kg] = {seed: run_seed(kg, seed, folder) for seed, folder in folders.items()}
-        first = folders[args.seeds[0]]
+    seeds: list[int] = []
+    for kg, runs in runs_by_graph(args.sweep_dir).items():
+        results[kg] = {seed: run["results"] for seed, run in runs.items()}
+        seeds = seeds or list(runs)
+        first = Path(next(iter(runs.values()))["log"]).parent  # the first seed's run folder
         speed[kg] = {}
         for stage in ("teacher", "student_alone"):
             model, _ = load_saved_model(first / stage)
             speed[kg][stage] = (*scoring_speed(first / stage, kg), model.embedding_parameters)
-    text = report(results, speed, args.seeds)
-    out = args.out or args.run_dir / "dualde.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    (args.run_dir / "dualde.json").write_text(json.dumps(results, indent=1))
+    text = report(results, speed, seeds)
     print(text)
+    if args.out:
+        args.out.write_text(text)
 
 
 if __name__ == "__main__":
