@@ -1,17 +1,18 @@
-"""The stage store: relative links, the lock per fingerprint, and two concurrent runs computing a shared stage once."""
+"""The stage store: relative links, the lock per fingerprint, and two concurrent sweeps sharing a stage once."""
 
 from __future__ import annotations
 
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 from ssl_kd.sweep.store import link_stage, stage_lock
 
-from conftest import REPO, run_command, write_pipeline
+from conftest import REPO, write_pipeline
 
 ONE_STAGE = {
     "name": "one",
@@ -57,23 +58,36 @@ def test_a_second_holder_waits_for_the_lock(tmp_path: Path, caplog) -> None:
     assert "stage teacher: waiting for another run computing it" in caplog.text
 
 
-def test_two_runs_sharing_a_store_compute_the_stage_once(tmp_path: Path) -> None:
-    """Two processes racing on one stage (what two sweeps sharing a store do: each run is ``ssl-kd run --store``)."""
+def test_two_sweeps_sharing_a_store_at_once_compute_the_shared_stage_once(tmp_path: Path) -> None:
+    """Two ``ssl-kd sweep`` processes started together on one store: one computes the teacher, the other waits on
+    its lock and then links and skips it."""
     pipeline = write_pipeline(tmp_path / "one.yaml", ONE_STAGE)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    store = str(tmp_path / "store")
-    commands = [run_command(pipeline, tmp_path / name, "--store", store, "--no-report") for name in ("a", "b")]
+    store = tmp_path / "store"
+    commands = [
+        [
+            sys.executable,
+            "-m",
+            "ssl_kd",
+            "sweep",
+            str(pipeline),
+            "--sweep-dir",
+            str(tmp_path / name),
+            "--store",
+            str(store),
+        ]
+        for name in ("a", "b")
+    ]
     processes = [
         subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for c in commands
     ]
     outputs = [process.communicate()[0].decode() for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
-    (folder,) = [p for p in (tmp_path / "store").iterdir() if p.is_dir()]
+    (folder,) = [p for p in store.iterdir() if p.is_dir()]
     assert (folder / "log.txt").read_text().count("stage teacher: running") == 1
-    assert sum("stage teacher: running" in out for out in outputs) == 1
-    assert sum("stage teacher: skipped" in out for out in outputs) == 1
-    assert (
-        os.readlink(tmp_path / "a" / "teacher") == os.readlink(tmp_path / "b" / "teacher") == f"../store/{folder.name}"
-    )
-    results = [(tmp_path / name / "results.json").read_text() for name in ("a", "b")]
-    assert results[0] == results[1]
+    logs = [(tmp_path / name / "runs" / "default" / "seed=0" / "sweep.log").read_text() for name in ("a", "b")]
+    assert sum("stage teacher: running" in log for log in logs) == 1
+    assert sum("stage teacher: skipped" in log for log in logs) == 1
+    runs = [tmp_path / name / "runs" / "default" / "seed=0" for name in ("a", "b")]
+    assert [(run / "teacher").resolve() for run in runs] == [folder.resolve()] * 2
+    assert (runs[0] / "results.json").read_text() == (runs[1] / "results.json").read_text()
