@@ -89,9 +89,18 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_sweep_parser(commands)
 
-    validate = commands.add_parser("validate", help="check a pipeline file without running it")
+    validate = commands.add_parser(
+        "validate",
+        help="check a pipeline file without running it",
+        description="Check a pipeline's keys, types, values and stage references. Local paths (data.root, weights) "
+        "that do not exist on this machine are listed, not errors: a pipeline written for other data still "
+        "validates here, and `ssl-kd run` stops on them. --require-paths makes them errors too.",
+    )
     validate.add_argument("pipeline", type=Path)
     validate.add_argument("overrides", nargs="*", metavar="key.path=value")
+    validate.add_argument(
+        "--require-paths", action="store_true", help="fail when a data.root or weights file does not exist here"
+    )
 
     listing = commands.add_parser("list", help="list registered models, methods, datasets and stage kinds")
     listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages", "domains"])
@@ -373,9 +382,13 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from ssl_kd.config import load_pipeline
 
-    pipeline = load_pipeline(args.pipeline, args.overrides)
+    missing: list[str] | None = None if args.require_paths else []
+    pipeline = load_pipeline(args.pipeline, args.overrides, missing_paths=missing)
     stages = ", ".join(f"{s.name} ({s.kind})" for s in pipeline.stages)
     print(f"{args.pipeline}: ok: pipeline {pipeline.name!r} with stages {stages}")
+    if missing:
+        print("paths not on this machine (give them as overrides before `ssl-kd run`, which stops on them):")
+        print("\n".join(f"  {line}" for line in missing))
     return 0
 
 

@@ -24,6 +24,28 @@ def test_validate_ok_for_shipped_pipeline() -> None:
     assert "ok" in result.stdout and "distill (train)" in result.stdout
 
 
+@pytest.mark.parametrize("pipeline", sorted(p.name for p in (REPO / "pipelines").glob("*.yaml")))
+def test_every_shipped_pipeline_validates(pipeline: str, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = _in_process(capsys, "validate", str(REPO / "pipelines" / pipeline))
+    assert code == 0, err
+    assert ": ok: pipeline" in out
+
+
+def test_validate_lists_paths_missing_here_and_require_paths_fails_on_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    pipeline = str(REPO / "pipelines" / "kd_imagenet.yaml")
+    code, out, _ = _in_process(capsys, "validate", pipeline, f"data.root={tmp_path / 'none'}")
+    assert code == 0
+    assert "paths not on this machine" in out
+    assert f"stage 'distill': data.root '{tmp_path / 'none'}' does not exist" in out
+    assert "weights file '/ckpt/resnet50-11ad3fa6.pth' does not exist" in out
+    result = _ssl_kd("validate", pipeline, f"data.root={tmp_path / 'none'}", "--require-paths")
+    assert result.returncode == 2
+    assert f"data.root '{tmp_path / 'none'}' does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_validate_misspelled_key_exits_nonzero_with_suggestion(tmp_path: Path) -> None:
     raw = copy.deepcopy(TINY_PIPELINE)
     raw["stages"][1]["temperature"] = raw["stages"][1].pop("epochs")

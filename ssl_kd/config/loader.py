@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ssl_kd import builtins
-from ssl_kd.config.schema import StageConfig
+from ssl_kd.config.schema import MISSING_PATHS, StageConfig
 from ssl_kd.errors import ConfigError, did_you_mean
 from ssl_kd.registry import STAGES
 
@@ -71,12 +71,14 @@ class Pipeline:
         return [stage.name for stage in self.stages]
 
 
-def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
+def load_pipeline(path: str | Path, overrides: Sequence[str] = (), missing_paths: list[str] | None = None) -> Pipeline:
     """Read, override and validate a pipeline file.
 
     Args:
         path: the YAML file.
         overrides: ``key.path=value`` strings; values are parsed as YAML scalars/lists.
+        missing_paths: when given, local paths (``data.root``, ``weights``) that do not exist on this machine are
+            appended here, one line each naming file and stage, instead of failing (``ssl-kd validate``).
 
     Returns:
         The validated pipeline.
@@ -92,7 +94,7 @@ def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
     defaults = raw.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"{path}: 'defaults' must be a mapping, got {type(defaults).__name__}")
-    stages = [_validate_stage(path, index, stage, defaults) for index, stage in enumerate(raw["stages"])]
+    stages = [_validate_stage(path, stage, defaults, missing_paths) for stage in raw["stages"]]
     _check_defaults_keys(path, defaults, stages)
     pipeline = Pipeline(name=str(raw["name"]), path=path, stages=stages, sweep=_sweep_section(path, raw, stages))
     _check_references(pipeline)
@@ -210,7 +212,9 @@ def _deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(base) if override is None and isinstance(base, dict) else override
 
 
-def _validate_stage(path: Path, index: int, raw_stage: dict[str, Any], defaults: dict) -> StageConfig:
+def _validate_stage(
+    path: Path, raw_stage: dict[str, Any], defaults: dict, missing_paths: list[str] | None
+) -> StageConfig:
     name = str(raw_stage["name"])
     where = f"{path}: stage {name!r}"
     try:
@@ -219,10 +223,14 @@ def _validate_stage(path: Path, index: int, raw_stage: dict[str, Any], defaults:
         raise ConfigError(f"{where}: {err}") from None
     merged = {key: copy.deepcopy(value) for key, value in defaults.items() if key in cls.model_fields}
     merged = _deep_merge(merged, raw_stage)
+    missing: list[str] | None = None if missing_paths is None else []
     try:
-        return cls.model_validate(merged)
+        stage = cls.model_validate(merged, context={MISSING_PATHS: missing})
     except ValidationError as err:
         raise ConfigError("\n".join(_describe_error(where, cls, e) for e in err.errors())) from None
+    if missing_paths is not None:
+        missing_paths.extend(f"{where}: {message}" for message in missing)
+    return stage
 
 
 def _describe_error(where: str, cls: type[BaseModel], error: dict[str, Any]) -> str:

@@ -15,12 +15,24 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
 
 from ssl_kd.registry import DATASETS, METHODS
+
+MISSING_PATHS = "missing_paths"
+"""Validation-context key: a list that collects missing local paths instead of failing on them (``ssl-kd validate``)."""
+
+
+def missing_path(info: ValidationInfo, message: str) -> None:
+    """Fail with ``message``, or record it where the validation context collects missing paths."""
+    collected = (info.context or {}).get(MISSING_PATHS)
+    if collected is None:
+        raise ValueError(message)
+    collected.append(message)
 
 
 class Strict(BaseModel):
@@ -90,11 +102,11 @@ class DatasetConfig(Strict):
         return name
 
     @model_validator(mode="after")
-    def _root_given_and_exists(self) -> DatasetConfig:
+    def _root_given_and_exists(self, info: ValidationInfo) -> DatasetConfig:
         if self.root is None and DATASETS.get(self.name).requires_root:
             raise ValueError(f"dataset {self.name!r} needs data.root (a local path; nothing is downloaded)")
         if self.root is not None and not self.root.exists():
-            raise ValueError(f"data.root {str(self.root)!r} does not exist")
+            missing_path(info, f"data.root {str(self.root)!r} does not exist")
         return self
 
 
@@ -232,7 +244,7 @@ class ModelSpec(Strict):
         return arch
 
     @model_validator(mode="after")
-    def _arch_or_from(self) -> ModelSpec:
+    def _arch_or_from(self, info: ValidationInfo) -> ModelSpec:
         if self.arch is None and self.from_ is None:
             raise ValueError("give 'arch' (a new model) or 'from' (an earlier stage's model), or both")
         if self.from_ is not None and self.options:
@@ -242,7 +254,7 @@ class ModelSpec(Strict):
         if self.weights is None and (self.weights_key is not None or self.strip_prefix is not None):
             raise ValueError("'weights_key' and 'strip_prefix' only apply with 'weights'")
         if self.weights is not None and not self.weights.is_file():
-            raise ValueError(f"weights file {str(self.weights)!r} does not exist")
+            missing_path(info, f"weights file {str(self.weights)!r} does not exist")
         return self
 
     @model_serializer(mode="wrap")

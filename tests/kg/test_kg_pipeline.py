@@ -134,7 +134,7 @@ def test_malformed_triples_file_is_one_line_naming_file_and_line(tmp_path: Path)
 def test_missing_kg_folder_is_a_clear_error(tmp_path: Path) -> None:
     raw = {**TINY_KG, "stages": [TINY_KG["stages"][1]]}
     raw["defaults"] = {**raw["defaults"], "data": {"name": "kg_triples", "root": str(tmp_path / "nowhere")}}
-    result = _run_cli("validate", str(write_pipeline(tmp_path / "p.yaml", raw)))
+    result = _run_cli("validate", str(write_pipeline(tmp_path / "p.yaml", raw)), "--require-paths")
     assert result.returncode != 0 and "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
