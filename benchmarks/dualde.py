@@ -14,7 +14,6 @@ measured here on the first seed's models::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
+from benchmarks.sweep_results import complete_records, read_sweep
 from ssl_kd.config import load_pipeline
 from ssl_kd.kg.triples import load_bundled_kg
 from ssl_kd.models.saved import load_saved_model
@@ -62,17 +62,14 @@ def scoring_speed(stage_dir: Path, kg: str, repeats: int = 3) -> tuple[float, fl
 def runs_by_graph(sweep_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
     """Knowledge graph -> seed -> the record of its complete run in ``sweep.json`` (the graph: the run's
     ``data.name`` override, else the pipeline's own)."""
-    summary = json.loads((Path(sweep_dir) / "sweep.json").read_text())
+    summary = read_sweep(sweep_dir)
+    runs = complete_records(sweep_dir, summary)
     default = load_pipeline(Path(summary["pipeline"])).stages[0].data.name
     graphs: dict[str, dict[int, dict[str, Any]]] = {}
-    for run in summary["runs"]:
-        if run["status"] != "complete":
-            continue
+    for run in runs:
         names = [item.split("=", 1)[1] for item in run["overrides"] if item.startswith("data.name=")]
         graphs.setdefault(names[-1] if names else default, {})[run["seed"]] = run
-    if not graphs:
-        raise SystemExit(f"{sweep_dir}: no complete run in sweep.json")
-    return {kg: dict(sorted(runs.items())) for kg, runs in graphs.items()}
+    return {kg: dict(sorted(by_seed.items())) for kg, by_seed in graphs.items()}
 
 
 def report(results: dict[str, dict[int, dict[str, dict]]], speed: dict[str, dict[str, tuple]], seeds: list[int]) -> str:

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from benchmarks.kd_zoo import compare
 from benchmarks.machine import hardware
+from benchmarks.seed_stats import mean_std
 from benchmarks.sweep_results import complete_runs
-from ssl_kd.sweep.stats import mean, mean_std_cell
+from ssl_kd.sweep.stats import mean
 
 ROWS = {  # table row -> (probe stage, metric prefix)
     "raw pixels (floor)": ("probe_random", "raw_pixels_"),
@@ -61,7 +62,7 @@ def markdown_table(results: list[dict[str, dict[str, float]]]) -> tuple[str, dic
         for column, metric in COLUMNS.items():
             values = [result[stage][prefix + metric] for result in results]
             means[row][column] = mean(values)
-            cells.append(mean_std_cell(values, single_std=0.0))
+            cells.append(mean_std(values))
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines), means
 
