@@ -1,22 +1,20 @@
 """ICD benchmark: teacher, student alone, student + FPN feature imitation, student + ICD, over seeds.
 
-Runs ``pipelines/icd_digits_detection.yaml`` once per seed (``engine.seed``: initialisation, batch order,
-augmentation, ICD's fake queries; the data stay the same) through the same scheduler as ``ssl-kd run``, then writes
-a markdown report of COCO box mAP@[.5:.95], AP50 and AP75 on the test canvases (mean ± sample std over seeds, and
-each row's paired difference to the student alone), the parameters of teacher and student, and their inference
-speed (images/s over the test images at the evaluation batch size, and one image's median latency)::
+The runs are one sweep of ``pipelines/icd_digits_detection.yaml``: ``engine.seed`` per seed (initialisation, batch
+order, augmentation, ICD's fake queries; the canvases stay the same), the teacher at the pipeline's seed and computed
+once (the pipeline's ``sweep: fixed_seed_stages``), so every seed's students distil the same frozen teacher. This
+script formats the markdown report: COCO box mAP@[.5:.95], AP50 and AP75 on the test canvases (mean ± sample std over
+seeds, and each row's paired difference to the student alone), the parameters of teacher and student, and their
+inference speed (images/s over the test images at the evaluation batch size, and one image's median latency),
+measured here on the first seed's models::
 
-    .venv/bin/python -m benchmarks.icd --seeds 0 1 2
-
-``--set KEY=VALUE`` passes pipeline overrides (``icd.warmup_steps=40``), as the pilot runs did. Every run lives in
-``RUN_DIR/seed<k>`` and is resumable: rerunning skips finished stages; ``--report-only`` tabulates finished runs.
+    OMP_NUM_THREADS=2 .venv/bin/ssl-kd sweep pipelines/icd_digits_detection.yaml --seeds 0 1 2 --jobs 2
+    .venv/bin/python -m benchmarks.icd runs/sweeps/icd_digits_detection --out benchmarks/results/icd.md
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import statistics
 import time
 from pathlib import Path
@@ -25,13 +23,12 @@ import torch
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std, seed_std
+from benchmarks.sweep_results import complete_runs, read_sweep
 from ssl_kd.config import load_pipeline
 from ssl_kd.engine.domain import Domain
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.registry import DATASETS, DOMAINS
-from ssl_kd.scheduler import Scheduler
 
-PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "icd_digits_detection.yaml"
 ROWS = [  # (label, stage)
     ("teacher", "teacher"),
     ("student alone", "student_alone"),
@@ -40,29 +37,6 @@ ROWS = [  # (label, stage)
 ]
 METRICS = [("mAP", "test_map"), ("AP50", "test_ap50"), ("AP75", "test_ap75")]
 SPEED_ROWS = ("teacher", "student_alone")
-
-
-def run_seed(
-    pipeline_file: Path, seed: int, run_dir: Path, overrides: list[str], shared_teacher: Path | None = None
-) -> dict[str, dict]:
-    """Run every row for one seed; return ``{stage: metrics}``.
-
-    ``shared_teacher``: a finished teacher stage folder of the same config (``teacher.engine.seed`` pinned) copied in
-    first, so that the scheduler skips the teacher and every seed's students distil the same teacher.
-    """
-    pipeline = load_pipeline(pipeline_file, [f"engine.seed={seed}", "engine.progress=false", *overrides])
-    if shared_teacher is not None and not (run_dir / "teacher").exists() and (shared_teacher / "model.pt").is_file():
-        shutil.copytree(shared_teacher, run_dir / "teacher")
-    return {outcome.name: outcome.metrics for outcome in Scheduler(pipeline, run_dir).run()}
-
-
-def read_results(run_dir: Path) -> dict[str, dict]:
-    """``{stage: metrics}`` of one finished seed folder, from each stage's ``metrics.json``."""
-    return {
-        path.parent.name: json.loads(path.read_text())
-        for path in sorted(run_dir.glob("*/metrics.json"))
-        if not path.parent.name.endswith(".previous")
-    }
 
 
 def test_images(pipeline_file: Path, overrides: list[str]) -> torch.Tensor:
@@ -149,52 +123,32 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--pipeline", type=Path, default=PIPELINE, help="pipeline file (default: %(default)s)")
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/bench_icd"))
-    parser.add_argument("--set", dest="overrides", nargs="*", default=[], help="pipeline overrides KEY=VALUE")
-    parser.add_argument(
-        "--teacher-seed",
-        type=int,
-        help="train the teacher once, with this seed, in RUN_DIR/seed<it>, and distil it for every seed (saves time)",
-    )
-    parser.add_argument("--out", type=Path, help="report file (default: RUN_DIR/icd.md)")
-    parser.add_argument("--report-only", action="store_true", help="tabulate the finished runs in RUN_DIR, run none")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder of pipelines/icd_digits_detection.yaml")
+    parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
-    folders = {seed: args.run_dir / f"seed{seed}" for seed in args.seeds}
-    overrides = list(args.overrides)
-    shared = None
-    if args.teacher_seed is not None:
-        overrides.append(f"teacher.engine.seed={args.teacher_seed}")
-        shared = args.run_dir / f"seed{args.teacher_seed}" / "teacher"
-    if args.report_only:
-        results = {seed: read_results(folder) for seed, folder in folders.items()}
-    else:
-        results = {seed: run_seed(args.pipeline, seed, folder, overrides, shared) for seed, folder in folders.items()}
-    first = folders[args.seeds[0]]
+    summary = read_sweep(args.sweep_dir)
+    runs = complete_runs(args.sweep_dir)
+    results = {seed: run["results"] for seed, run in runs.items()}
+    seeds = list(results)
+    first_run = runs[seeds[0]]
+    first = Path(first_run["log"]).parent  # the first seed's run folder
+    pipeline, overrides = Path(summary["pipeline"]), list(first_run["overrides"])
     speed: dict[str, tuple[float, float, int]] = {}
     if all((first / stage / "model.pt").is_file() for stage in SPEED_ROWS):
-        cfg = load_pipeline(args.pipeline, args.overrides).stage("student_alone")
-        images = test_images(args.pipeline, args.overrides)
+        cfg = load_pipeline(pipeline, overrides).stage("student_alone")
+        images = test_images(pipeline, overrides)
         for stage in SPEED_ROWS:
             speed[stage] = (
                 *inference_speed(first / stage, images, cfg.data.eval_batch_size),
                 parameters(first / stage),
             )
-    command = "python -m benchmarks.icd --seeds " + " ".join(map(str, args.seeds))
-    if args.pipeline != PIPELINE:
-        command += f" --pipeline {args.pipeline}"
-    if args.teacher_seed is not None:
-        command += f" --teacher-seed {args.teacher_seed}"
-    if args.overrides:
-        command += " --set " + " ".join(args.overrides)
-    text = report(results, speed, args.seeds, command)
-    out = args.out or args.run_dir / "icd.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    (args.run_dir / "icd.json").write_text(json.dumps(results, indent=1))
+    shown = pipeline.relative_to(Path.cwd()) if pipeline.is_relative_to(Path.cwd()) else pipeline
+    command = " ".join(["ssl-kd sweep", str(shown), *summary["overrides"], "--seeds", *map(str, seeds)])
+    text = report(results, speed, seeds, command)
     print(text)
+    if args.out:
+        args.out.write_text(text)
 
 
 if __name__ == "__main__":
