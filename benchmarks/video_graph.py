@@ -1,7 +1,8 @@
 """Video graph-distillation benchmark on the moving digits: students over several seeds, model costs, decoders.
 
-Runs ``pipelines/video_graph_digits.yaml``'s teacher stages once (four pretext teachers, each adapted to the 8
-target classes on the labelled clips), then, for every seed, seven students with the same architecture::
+The runs are one sweep of ``benchmarks/video_graph.yaml``: ``pipelines/video_graph_digits.yaml``'s teacher stages
+(four pretext teachers, each adapted to the 8 target classes on the labelled clips), trained once at the pipeline's
+seed and shared by every seed, then per seed eight students with the same architecture::
 
     alone, labelled clips      supervised CE on the labelled clips only (the adapt stages' data), same epochs
     alone, same steps          the same, for as many optimiser steps as the distilled students take
@@ -13,24 +14,20 @@ target classes on the labelled clips), then, for every seed, seven students with
     + representation graph     graph_distill, logits graph off
     + both                     graph_distill (the pipeline's graph stage)
 
-The distilled students and "alone, all clips" share the graph stage's data, epochs and labelled clips; the
-criterion compares "both" with the best of the three "alone" rows. Seeds change the students' initialisation, batch
-order and augmentation (``engine.seed``); the labelled subset and the teachers are shared. Then it times every
-model (parameters, clip latency) and the decoders (clips/s for decord and PyAV with 0 and 2 loader workers), and
-writes a markdown report::
+The criterion compares "both" with the best of the three "alone" rows. This script formats the report: the students'
+table, the adapted teachers and their ensemble, then it times every model (parameters, clip latency) and the
+decoders (clips/s for decord and PyAV with 0 and 2 loader workers)::
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.video_graph --seeds 0 1 2
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/ssl-kd sweep benchmarks/video_graph.yaml --seeds 0 1 2
+    .venv/bin/python -m benchmarks.video_graph runs/sweeps/video_graph_benchmark --report video_graph.md
 
-Everything lives in ``--run-dir`` (default ``runs/video_graph_bench``), the report included, and is resumable: a
-rerun skips finished stages. ``benchmarks/results/video_graph.md`` keeps the reports quoted in the README, with how
-each was made.
+The graph settings were chosen on pilot seeds with ``ssl-kd sweep benchmarks/video_graph_pilot.yaml --seeds 10 11
+12 13 14 --baseline alone``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import statistics
 import time
 from pathlib import Path
@@ -41,16 +38,15 @@ import yaml
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std, seed_std
-from ssl_kd.config import load_pipeline
+from benchmarks.sweep_results import complete_runs, read_sweep, stage_seconds
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits
 from ssl_kd.models import build_model
-from ssl_kd.scheduler import Scheduler
 from ssl_kd.stages.base import load_stage_model
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = REPO / "pipelines" / "video_graph_digits.yaml"
-ROWS = [  # (label, stage prefix)
+ROWS = [  # (label, stage)
     ("student alone, labelled clips only", "alone"),
     ("student alone, labelled clips only, same steps as the distilled students", "alone_steps"),
     ("student alone, all clips (unlabelled ignored)", "alone_all"),
@@ -63,9 +59,12 @@ ROWS = [  # (label, stage prefix)
 
 
 def teacher_stages(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    """The pipeline's stages before ``graph``: the pretext teachers and their adaptation."""
-    names = [stage["name"] for stage in raw["stages"]]
-    return raw["stages"][: names.index("graph")]
+    """A pipeline's teacher stages: the pretext teachers and their adaptation."""
+    return [
+        stage
+        for stage in raw["stages"]
+        if stage.get("method", "").startswith("pretext_") or stage.get("method") == "adapt"
+    ]
 
 
 def graph_stage(raw: dict[str, Any]) -> dict[str, Any]:
@@ -89,52 +88,10 @@ def matched_epochs(raw: dict[str, Any]) -> int:
     return round(graph["epochs"] * steps_per_epoch(graph["data"]) / steps_per_epoch(labelled_data(raw)))
 
 
-def student_stages(
-    graph: dict[str, Any], labelled: dict[str, Any], seed: int, best_teacher: str, steps_epochs: int
-) -> list[dict]:
-    """The eight students of one seed, all with the graph stage's student and epochs (data: see the docstring);
-    ``steps_epochs`` (from :func:`matched_epochs`) on the labelled clips take as many steps as the graph stage."""
-    common = {"kind": "train", "data": graph["data"], "epochs": graph["epochs"], "engine": {"seed": seed}}
-    single = copy.deepcopy(labelled) | {"video": {"single_frame": True}}
-    student = graph["student"]
-    graph_keys = {k: v for k, v in graph.items() if k not in ("name", "data", "epochs")}
-    return [
-        {"name": f"alone_s{seed}", **common, "method": "supervised", "model": student, "data": labelled},
-        {
-            "name": f"alone_steps_s{seed}",
-            **common,
-            "method": "supervised",
-            "model": student,
-            "data": labelled,
-            "epochs": steps_epochs,
-        },
-        {"name": f"alone_all_s{seed}", **common, "method": "supervised", "model": student},
-        {"name": f"single_frame_s{seed}", **common, "method": "supervised", "model": student, "data": single},
-        {
-            "name": f"kd_s{seed}",
-            **common,
-            "method": "hinton_kd",
-            "student": student,
-            "teacher": {"from": best_teacher},
-        },
-        {"name": f"logits_s{seed}", **common, **graph_keys, "representation_graph": False},
-        {"name": f"rep_s{seed}", **common, **graph_keys, "logits_graph": False},
-        {"name": f"both_s{seed}", **common, **graph_keys},
-    ]
-
-
-def run(raw: dict[str, Any], run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Run a pipeline mapping through the scheduler; ``{stage: metrics}``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "bench_pipeline.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    outcomes = Scheduler(load_pipeline(path, ["engine.progress=false"]), run_dir).run()
-    return {outcome.name: outcome.metrics for outcome in outcomes}
-
-
-def accuracy_table(metrics: dict[str, dict[str, Any]], seeds: list[int], best: str) -> tuple[str, dict[str, Any]]:
+def accuracy_table(by_seed: dict[int, dict[str, dict[str, Any]]], best: str) -> tuple[str, dict[str, Any]]:
     """The students' markdown table and a summary (means, stds, the two-std verdict against the better alone row)."""
-    values = {prefix: [metrics[f"{prefix}_s{s}"]["test_top1"] for s in seeds] for _, prefix in ROWS}
+    seeds = list(by_seed)
+    values = {stage: [by_seed[s][stage]["test_top1"] for s in seeds] for _, stage in ROWS}
     baseline = max(("alone", "alone_steps", "alone_all"), key=lambda prefix: statistics.mean(values[prefix]))
     alone = values[baseline]
     lines = ["| student (R(2+1)D, width 8) | test top-1 | Δ vs alone | per seed |", "| --- | --- | --- | --- |"]
@@ -238,47 +195,47 @@ def gap_text(summary: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/video_graph_bench"))
-    parser.add_argument("--report", type=Path, default=None, help="markdown report (default: <run-dir>/video_graph.md)")
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder of benchmarks/video_graph.yaml")
+    parser.add_argument("--report", type=Path, default=None, help="markdown report (default: SWEEP_DIR/video_graph.md)")
     args = parser.parse_args()
-    start = time.perf_counter()
-    raw = yaml.safe_load(PIPELINE.read_text())
-    raw["name"] = "video_graph_bench"
-    graph = graph_stage(raw)
-    teachers = teacher_stages(raw)
-    metrics = run(raw | {"stages": teachers}, args.run_dir)
-    adapted = [stage["name"] for stage in teachers if stage["name"].startswith("adapt_")]
-    best = max(adapted, key=lambda name: metrics[name]["test_top1"])
-    labelled = labelled_data(raw)
-    matched = matched_epochs(raw)
-    students = [stage for seed in args.seeds for stage in student_stages(graph, labelled, seed, best, matched)]
-    metrics = run(raw | {"stages": teachers + students}, args.run_dir)
-    minutes = (time.perf_counter() - start) / 60
-    table, summary = accuracy_table(metrics, args.seeds, best)
-    teacher_spec = next(stage["model"] for stage in teachers if "model" in stage and "arch" in stage["model"])
+    summary, runs = read_sweep(args.sweep_dir), complete_runs(args.sweep_dir)
+    by_seed = {seed: run["results"] for seed, run in runs.items()}
+    seeds = list(by_seed)
+    first = Path(runs[seeds[0]]["log"]).parent  # the first seed's run folder
+    raw = yaml.safe_load(Path(summary["pipeline"]).read_text())
+    adapted = [stage["name"] for stage in teacher_stages(raw) if stage["name"].startswith("adapt_")]
+    teacher_metrics = by_seed[seeds[0]]
+    best = max(adapted, key=lambda name: teacher_metrics[name]["test_top1"])
+    kd_teacher = next(stage for stage in raw["stages"] if stage["name"] == "kd")["teacher"]["from"]
+    table, result = accuracy_table(by_seed, kd_teacher)
+    graph = next(stage for stage in raw["stages"] if stage["name"] == "both")
+    teacher_spec = next(stage["model"] for stage in raw["stages"] if "arch" in stage.get("model", {}))
     video = raw["defaults"]["data"]["video"]
     costs = model_costs({"student": graph["student"], "teacher (each of 4)": teacher_spec}, video["frames"], 32)
     decoders = decoder_speed(video)
-    baseline_label = next(label for label, prefix in ROWS if prefix == summary["baseline"])
-    (args.run_dir / "video_graph.json").write_text(json.dumps({"seeds": args.seeds, "best": best, **summary}, indent=2))
+    baseline_label = next(label for label, stage in ROWS if stage == result["baseline"])
+    minutes = max(stage_seconds(run) for run in runs.values()) / 60
+    best_note = (
+        f"The KD row's teacher, {kd_teacher}, is the adapted teacher with the best test top-1."
+        if best == kd_teacher
+        else f"NOTE: the KD row distils {kd_teacher}, but the best adapted teacher is now {best}."
+    )
     report = "\n\n".join(
         [
-            f"Seeds {args.seeds}; this invocation took {minutes:.1f} min to train the stages not already complete in "
-            f"{args.run_dir} on a {hardware()}.",
+            f"Seeds {seeds}; `ssl-kd sweep {Path(summary['pipeline']).name}` on a {hardware()}; the stages of one "
+            f"seed's run (the shared teachers included) took {minutes:.1f} min when computed.",
             table,
             f"Δ is against the best student alone ({baseline_label}). "
-            f"Both graphs vs alone: {summary['gap_both_vs_alone']:+.3f}; two std = {summary['two_std']:.3f}: "
-            + ("beats the student alone by more than two std." if summary["beats"] else "NOT more than two std.")
-            + f" Paired by seed (same initialisation, order and augmentation): {gap_text(summary)}.",
-            teacher_table(metrics, raw, ensemble_top1(args.run_dir, adapted, raw["defaults"]["data"])),
+            f"Both graphs vs alone: {result['gap_both_vs_alone']:+.3f}; two std = {result['two_std']:.3f}: "
+            + ("beats the student alone by more than two std." if result["beats"] else "NOT more than two std.")
+            + f" Paired by seed (same initialisation, order and augmentation): {gap_text(result)}. {best_note}",
+            teacher_table(teacher_metrics, raw, ensemble_top1(first, adapted, raw["defaults"]["data"])),
             costs,
             decoders,
         ]
     )
     print(report)
-    path = args.report or args.run_dir / "video_graph.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = args.report or args.sweep_dir / "video_graph.md"
     path.write_text(report + "\n")
 
 

@@ -33,7 +33,7 @@ class LogitsGraphLoss(nn.Module):
     - ``kl`` [this project's deviation]: tau^2 * KL(p_k || p_s), Hinton's soft-target term on every edge. Total
       variation's gradient through the softmax, J^T * 0.5 * sign(p_s - p_k), vanishes as the student grows
       confident and ignores how far off it is. On the moving digits' motion classes (pilot seeds 10-12,
-      ``benchmarks/video_graph_sweep.py``) both graphs with ``kl``, tau 4 gained +0.025 ± 0.006 over the student
+      ``benchmarks/video_graph_pilot.yaml``) both graphs with ``kl``, tau 4 gained +0.025 ± 0.006 over the student
       alone trained for the same epochs, with ``emd``, tau 1 +0.014 ± 0.030.
 
     Edge weights ``w`` (normalised to sum to 1; computed without gradient):

@@ -25,7 +25,7 @@ Refinement of Targets", ICCV 2021] ramps the KD share as alpha * (epoch + 1) / e
 self-teacher weighs little; ``constant`` (default) keeps alpha throughout. ``weighting: additive`` keeps the CE
 weight at 1 (CE + alpha * KD) instead of the convex (1 - alpha) * CE + alpha * KD [not in DR-KD]: on short budgets,
 where the student is still far from fitting its data, the convex form slows it down by shrinking the label gradient
-(the KD-zoo setting, chosen on pilot seeds by ``benchmarks/drkd_sweep.py``, is additive, alpha 1 ramped, tau 2).
+(the KD-zoo setting, chosen on pilot seeds by ``benchmarks/drkd_pilot.yaml``, is additive, alpha 1 ramped, tau 2).
 
 For the self-teachers (all but ``pretrained``) the first ``ce_warmup_epochs`` epochs (default 1, docs/methods/drkd.md)
 train with plain CE (weight 1, [reconstruction]) because there is no earlier self yet. On short, low-data budgets one CE

@@ -1,34 +1,32 @@
-"""benchmarks/drkd_sweep.py: its generated pipeline validates, and the KD zoo uses the chosen variant."""
+"""benchmarks/drkd_pilot.yaml: every setting is a valid drkd stage, and the KD zoo uses the chosen one."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
-from benchmarks.drkd_sweep import STUDENTS, VARIANTS, ZOO, markdown, sweep_pipeline
 from ssl_kd.config import load_pipeline
 
+from conftest import REPO
 
-def test_every_variant_is_a_valid_drkd_stage(tmp_path: Path) -> None:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep_pipeline(list(VARIANTS))))
-    stages = {stage.name: stage for stage in load_pipeline(path).stages}
-    assert len(stages) == len(STUDENTS) * (1 + len(VARIANTS))
+PILOT = REPO / "benchmarks" / "drkd_pilot.yaml"
+ZOO = REPO / "pipelines" / "kd_zoo_digits.yaml"
+
+
+def test_every_setting_is_a_valid_drkd_stage_beside_its_student_alone() -> None:
+    pipeline = load_pipeline(PILOT)
+    stages = {stage.name: stage for stage in pipeline.stages}
+    assert len(stages) == 2 * (1 + 9)
+    assert stages["mbv2_alone"].method == "supervised" and stages["alexnet_alone"].epochs == 5
     late = stages["mbv2_add_a1_t2_lin_late"]
     assert late.ce_warmup_epochs == 3 and late.weighting == "additive" and late.epochs == 10
     assert stages["alexnet_add_a1_t2_lin_late"].ce_warmup_epochs == 2
+    assert stages["alexnet_add_a1_t2_lin"].ce_warmup_epochs == 1
+    assert pipeline.sweep.seed_keys == load_pipeline(ZOO).sweep.seed_keys  # each seed draws its labelled subset
 
 
-def test_the_kd_zoo_drkd_stages_use_the_chosen_variant() -> None:
-    sweep = {stage["name"]: stage for stage in sweep_pipeline(["add_a1_t2_lin"])["stages"]}
+def test_the_kd_zoo_drkd_stages_are_the_chosen_setting() -> None:
+    pilot = {stage["name"]: stage for stage in yaml.safe_load(PILOT.read_text())["stages"]}
     zoo = {stage["name"]: stage for stage in yaml.safe_load(ZOO.read_text())["stages"]}
-    for prefix in STUDENTS:
-        chosen = {key: value for key, value in sweep[f"{prefix}_add_a1_t2_lin"].items() if key != "name"}
-        assert {key: value for key, value in zoo[f"{prefix}_drkd"].items() if key != "name"} == chosen
-
-
-def test_markdown_lists_mean_std_and_seeds() -> None:
-    lines = markdown({0: {"a": 0.5}, 1: {"a": 0.7}}).splitlines()
-    assert lines[0] == "| stage | mean ± std | seeds 0, 1 |"
-    assert lines[2] == "| a | 0.600 ± 0.141 | 0.500 / 0.700 |"
+    for student in ("mbv2", "alexnet"):
+        chosen = {key: value for key, value in pilot[f"{student}_add_a1_t2_lin"].items() if key != "name"}
+        assert {key: value for key, value in zoo[f"{student}_drkd"].items() if key != "name"} == chosen
