@@ -26,7 +26,7 @@ import torch
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std, seed_std
-from benchmarks.sweep_results import complete_runs, read_sweep
+from benchmarks.sweep_results import complete_runs, read_sweep, run_folder
 from ssl_kd.config import load_pipeline
 from ssl_kd.graph.domain import NodeClassification
 from ssl_kd.graph.methods.base import inputs_of
@@ -206,7 +206,7 @@ def main() -> None:
     runs = complete_runs(args.sweep_dir)
     results = {seed: run["results"] for seed, run in runs.items()}
     seeds = list(results)
-    first = Path(runs[seeds[0]]["log"]).parent  # the first seed's run folder
+    first = run_folder(runs[seeds[0]])
     stages = [stage for _, stage in TEACHERS] + ["cpf_ind_gcn", "cpf_tra_gcn"]
     cost = {stage: scoring_cost(first, stage) for stage in stages if (first / stage / "model.pt").is_file()}
     text = report(results, cost, seeds, pilot_table(args.pilot) if args.pilot else []) + NOTES

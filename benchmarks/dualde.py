@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
-from benchmarks.sweep_results import complete_records, read_sweep
+from benchmarks.sweep_results import complete_records, read_sweep, run_folder
 from ssl_kd.config import load_pipeline
 from ssl_kd.kg.triples import load_bundled_kg
 from ssl_kd.models.saved import load_saved_model
@@ -115,7 +115,7 @@ def main() -> None:
     for kg, runs in runs_by_graph(args.sweep_dir).items():
         results[kg] = {seed: run["results"] for seed, run in runs.items()}
         seeds = seeds or list(runs)
-        first = Path(next(iter(runs.values()))["log"]).parent  # the first seed's run folder
+        first = run_folder(next(iter(runs.values())))  # the first seed's
         speed[kg] = {}
         for stage in ("teacher", "student_alone"):
             model, _ = load_saved_model(first / stage)

@@ -24,7 +24,7 @@ import torch
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std
-from benchmarks.sweep_results import complete_runs
+from benchmarks.sweep_results import complete_runs, run_folder
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.recsys.models import BPRMF
 
@@ -112,7 +112,7 @@ def rows() -> list[tuple[str, str, str | None]]:
 def stage_results(record: dict[str, Any]) -> dict[str, dict]:
     """``{stage: metrics + seconds + epochs}`` of one run of the sweep: its metrics, each stage's seconds when it was
     computed, and the epochs of its ``history.json``."""
-    run_dir = Path(record["log"]).parent
+    run_dir = run_folder(record)
     results = {}
     for stage, metrics in record["results"].items():
         history = json.loads((run_dir / stage / "history.json").read_text())
@@ -212,7 +212,7 @@ def main() -> None:
     runs = complete_runs(args.sweep_dir)
     by_seed = {seed: stage_results(run) for seed, run in runs.items()}
     seeds = list(by_seed)
-    first = Path(runs[seeds[0]]["log"]).parent  # the first seed's run folder
+    first = run_folder(runs[seeds[0]])
     cost = {}
     for stage in ("teacher", *(f"student{dim}_alone" for dim in DIMS)):
         model, _ = load_saved_model(first / stage)

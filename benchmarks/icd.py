@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std, seed_std
-from benchmarks.sweep_results import complete_runs, read_sweep
+from benchmarks.sweep_results import complete_runs, read_sweep, run_folder
 from ssl_kd.config import load_pipeline
 from ssl_kd.engine.domain import Domain
 from ssl_kd.models.saved import load_saved_model
@@ -132,7 +132,7 @@ def main() -> None:
     results = {seed: run["results"] for seed, run in runs.items()}
     seeds = list(results)
     first_run = runs[seeds[0]]
-    first = Path(first_run["log"]).parent  # the first seed's run folder
+    first = run_folder(first_run)
     pipeline, overrides = Path(summary["pipeline"]), list(first_run["overrides"])
     speed: dict[str, tuple[float, float, int]] = {}
     if all((first / stage / "model.pt").is_file() for stage in SPEED_ROWS):

@@ -32,6 +32,11 @@ def complete_runs(sweep_dir: Path) -> dict[int, dict[str, Any]]:
     return dict(sorted((run["seed"], run) for run in complete_records(sweep_dir, summary)))
 
 
+def run_folder(record: dict[str, Any]) -> Path:
+    """The folder of a run of the sweep (where its ``sweep.log`` and its stages' links are)."""
+    return Path(record["log"]).parent
+
+
 def stage_seconds(record: dict[str, Any]) -> float:
     """The seconds a run's stages took when they were computed (shared stages count in every run that uses them)."""
     return sum(stage.get("seconds") or 0.0 for stage in record["stages"].values())

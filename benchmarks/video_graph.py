@@ -38,7 +38,7 @@ import yaml
 
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std, seed_std
-from benchmarks.sweep_results import complete_runs, read_sweep, stage_seconds
+from benchmarks.sweep_results import complete_runs, read_sweep, run_folder, stage_seconds
 from ssl_kd.config.schema import DataConfig
 from ssl_kd.data import eval_loader, eval_transform, load_splits
 from ssl_kd.models import build_model
@@ -201,7 +201,7 @@ def main() -> None:
     summary, runs = read_sweep(args.sweep_dir), complete_runs(args.sweep_dir)
     by_seed = {seed: run["results"] for seed, run in runs.items()}
     seeds = list(by_seed)
-    first = Path(runs[seeds[0]]["log"]).parent  # the first seed's run folder
+    first = run_folder(runs[seeds[0]])
     raw = yaml.safe_load(Path(summary["pipeline"]).read_text())
     adapted = [stage["name"] for stage in teacher_stages(raw) if stage["name"].startswith("adapt_")]
     teacher_metrics = by_seed[seeds[0]]
