@@ -27,7 +27,7 @@ import torch
 from benchmarks.machine import hardware
 from benchmarks.seed_stats import mean_std, seed_std
 from benchmarks.sweep_results import complete_runs, read_sweep, run_folder
-from ssl_kd.config import load_pipeline
+from ssl_kd.config import Pipeline, load_pipeline
 from ssl_kd.graph.domain import NodeClassification
 from ssl_kd.graph.methods.base import inputs_of
 from ssl_kd.models.saved import load_saved_model
@@ -119,9 +119,8 @@ def leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def pilot_settings(pipeline_path: Path) -> dict[str, tuple[str, str, str]]:
+def pilot_settings(pipeline: Pipeline) -> dict[str, tuple[str, str, str]]:
     """Setting -> (teacher, CPF-ind, CPF-tra stage) of a pilot pipeline (students ``cpf_ind_S``, ``cpf_tra_S``)."""
-    pipeline = load_pipeline(pipeline_path)
     settings = {}
     for stage in pipeline.stages:
         if stage.name.startswith("cpf_ind_"):
@@ -130,10 +129,9 @@ def pilot_settings(pipeline_path: Path) -> dict[str, tuple[str, str, str]]:
     return settings
 
 
-def setting_changes(pipeline_path: Path, setting: str) -> str:
+def setting_changes(pipeline: Pipeline, setting: str) -> str:
     """What the setting's CPF-ind student changes from the base setting's, as ``key=value`` cells (its teacher is
     the table's GCN column)."""
-    pipeline = load_pipeline(pipeline_path)
     base = leaves(semantic_config(pipeline.stage(f"cpf_ind_{PILOT_BASE}")))
     mine = leaves(semantic_config(pipeline.stage(f"cpf_ind_{setting}")))
     changed = [
@@ -148,7 +146,7 @@ def pilot_table(pilot_dir: Path) -> list[str]:
     """The regime grid: per setting, the test and best validation accuracy of the teacher and both students."""
     summary = read_sweep(pilot_dir)
     (seed, record), *_ = complete_runs(pilot_dir).items()
-    results, pipeline = record["results"], Path(summary["pipeline"])
+    results, pipeline = record["results"], load_pipeline(Path(summary["pipeline"]))
     lines = [
         f"## Pilot seed {seed}: the regime grid (GCN -> CPF only)",
         "",

@@ -26,11 +26,12 @@ def test_the_shipped_students_are_the_pilot_setting_they_were_chosen_as() -> Non
 
 
 def test_pilot_settings_pair_each_teacher_with_both_students_and_name_their_one_change() -> None:
-    settings = pilot_settings(PILOT)
+    pilot = load_pipeline(PILOT)
+    settings = pilot_settings(pilot)
     assert settings["code_defaults"] == ("gcn", "cpf_ind_code_defaults", "cpf_tra_code_defaults")
     assert settings["knn5"] == ("gcn_knn5", "cpf_ind_knn5", "cpf_tra_knn5")
     assert len(settings) == 8
-    assert setting_changes(PILOT, "code_defaults") == "(CPF's code defaults)"
-    assert setting_changes(PILOT, "patience100") == "`early_stopping.patience=100`"
-    assert setting_changes(PILOT, "knn5") == "`data.knn=5`, `early_stopping.patience=100`"
-    assert "`student.options.steps=5`" in setting_changes(PILOT, "k5")
+    assert setting_changes(pilot, "code_defaults") == "(CPF's code defaults)"
+    assert setting_changes(pilot, "patience100") == "`early_stopping.patience=100`"
+    assert setting_changes(pilot, "knn5") == "`data.knn=5`, `early_stopping.patience=100`"
+    assert "`student.options.steps=5`" in setting_changes(pilot, "k5")
