@@ -1,7 +1,7 @@
 """Training speed of a detection stage through the engine against a bare torchvision-style training loop.
 
 The ``student_alone`` and ``teacher`` stages of ``pipelines/icd_digits_detection.yaml`` (RetinaNet on a
-MobileNetV3-Small / ResNet-50 + FPN, 64 px digit canvases, batch 16), each run two ways in one process, epoch by
+MobileNetV3-Small / ResNet-18 + FPN, 64 px digit canvases, batch 16), each run two ways in one process, epoch by
 epoch interleaved:
 
 - **engine**: the real ``Trainer`` assembled as ``ssl_kd/stages/train.py`` does (``build_training(cfg, ctx,
