@@ -86,10 +86,9 @@ below unchanged. The seconds column and the ranking times were measured while ot
   dimension" fails in this regime. FTD keeps the code's λ_TD (the pilot's 3e-4 and 3e-3 were no better); HTD's
   λ_TD, α, K, group level, pair selection and budget were searched on the pilot seed (above) without reaching FTD;
   in particular a four times longer budget, for the group assigner whose temperature anneals over the stage, peaked
-  at epoch 8 below FTD. Untested explanations: MovieLens-100K's ~1,600-node batches cover most of its 2,625 users
-  and items, so the full topology is not the overload it is on CiteULike's 30,402; and HTD's entity level never
-  pairs a user with an item (they are in separate groups, as in the code), while FTD matches every user-item
-  cosine, the relation the ranking scores.
+  at epoch 8 below FTD, and adding same-group user-item pairs to HTD's entity level (`shared_groups`, FTD has them,
+  the code's HTD does not) did not help either (0.470). Untested explanation: MovieLens-100K's ~1,600-node batches
+  cover most of its 2,625 users and items, so the full topology is not the overload it is on CiteULike's 30,402.
 - The 10-d student alone trained to convergence (100 epochs, 20x the steps) reaches 0.522 ± 0.004 R@50, above both
   5-epoch distilled 10-d students: in this short-budget regime topology distillation buys learning speed, not a
   better final student.

@@ -13,6 +13,7 @@ import torch
 from ssl_kd.config import load_pipeline
 from ssl_kd.engine.method import MethodEnv
 from ssl_kd.errors import ConfigError, DataError
+from ssl_kd.losses.topology import FullTopologyLoss, cosine_matrix
 from ssl_kd.models.saved import load_saved_model
 from ssl_kd.recsys.domain import NegativeSampledInteractions, RecFacts
 from ssl_kd.recsys.groups import GroupProjectors
@@ -153,11 +154,17 @@ def test_projector_mixture_equals_the_sum_of_weighted_projections() -> None:
     assert torch.allclose(projectors(student, weights), explicit, atol=1e-6)
 
 
-def test_an_htd_step_reaches_every_trainable_parameter() -> None:
+@pytest.mark.parametrize("shared_groups", [False, True])
+def test_an_htd_step_reaches_every_trainable_parameter(shared_groups: bool) -> None:
     torch.manual_seed(0)
     teacher = BPRMF(6, 8, dim=12)
     cfg = HTDConfig(
-        name="htd", method="htd", num_groups=2, student={"arch": "bpr_mf", "options": {"dim": 3}}, teacher={"from": "t"}
+        name="htd",
+        method="htd",
+        num_groups=2,
+        shared_groups=shared_groups,
+        student={"arch": "bpr_mf", "options": {"dim": 3}},
+        teacher={"from": "t"},
     )
     method = HTD(cfg, MethodEnv(RecFacts(6, 8, "tiny"), lambda spec: teacher))
     dataset = NegativeSampledInteractions(torch.tensor([[u, (u + k) % 8] for u in range(6) for k in range(3)]), 8)
@@ -165,6 +172,38 @@ def test_an_htd_step_reaches_every_trainable_parameter() -> None:
     sum(terms.values()).backward()
     missing = [name for name, p in method.trainable_named_parameters() if p.grad is None or not p.grad.any()]
     assert missing == [] and not any(p.requires_grad for p in method.teacher.parameters())
+
+
+@pytest.mark.parametrize("shared_groups", [False, True])
+def test_shared_groups_add_the_user_item_pairs_to_the_entity_level(shared_groups: bool) -> None:
+    """With one group and every pair kept, the entity level is FTD's sum over the batch's nodes when users and items
+    share the group, and FTD minus the user-item pairs when they do not (the code's separate groups)."""
+    torch.manual_seed(0)
+    teacher = BPRMF(6, 8, dim=12)
+    cfg = HTDConfig(
+        name="htd",
+        method="htd",
+        num_groups=1,
+        shared_groups=shared_groups,
+        positive_teacher_pairs_only=False,
+        lambda_td=1.0,
+        alpha=1.0,
+        student={"arch": "bpr_mf", "options": {"dim": 3}},
+        teacher={"from": "t"},
+    )
+    method = HTD(cfg, MethodEnv(RecFacts(6, 8, "tiny"), lambda spec: teacher))
+    dataset = NegativeSampledInteractions(torch.tensor([[u, (u + k) % 8] for u in range(6) for k in range(3)]), 8)
+    batch = dataset[[(i, i) for i in range(18)]].inputs
+    entity = method.step(batch, 0)["entity_topology"]
+    users, items = batch.batch_users, batch.batch_items
+    student = torch.cat([method.student.user(users), method.student.item(items)])
+    full_topology = FullTopologyLoss()(student, torch.cat([teacher.user(users), teacher.item(items)]))
+    teacher_cross = cosine_matrix(teacher.user(users), teacher.item(items))
+    student_cross = cosine_matrix(method.student.user(users), method.student.item(items))
+    user_item_pairs = 2 * (teacher_cross - student_cross).pow(2).sum()  # (u, i) and (i, u)
+    expected = full_topology if shared_groups else full_topology - user_item_pairs
+    assert user_item_pairs > 0 and torch.allclose(entity, expected, rtol=1e-5)
+    assert hasattr(method, "item_assigner") is not shared_groups
 
 
 def test_malformed_interactions_are_one_line_naming_file_and_line(tmp_path: Path) -> None:

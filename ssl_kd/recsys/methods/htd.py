@@ -8,8 +8,9 @@ users and items (positives and negatives); s, t their student and teacher embedd
     topology: ftd   L = L_BPR + λ_TD · L_FTD
 
 with the terms of ``ssl_kd.losses.topology``: groups g(e) = argmax v(t_e) (users in groups 0..K−1, items in
-K..2K−1), L_GA with Gumbel-softmax assignments at τ = max(1e-10, (1e-10)^(epoch / epochs)). The teacher is a frozen
-earlier stage; the output model is the student.
+K..2K−1; with ``shared_groups``, this library's variant, one assigner v puts both in 0..K−1), L_GA with
+Gumbel-softmax assignments at τ = max(1e-10, (1e-10)^(epoch / epochs)). The teacher is a frozen earlier stage; the
+output model is the student.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class HTDConfig(RecTrainConfig):
     lambda_td: float = Field(1e-3, ge=0, description="weight λ_TD of the topology distillation terms")
     alpha: float = Field(0.5, ge=0, le=1, description="HTD: α (topology) against 1 − α (group assignment)")
     num_groups: int = Field(30, ge=1, description="HTD: K groups for users and K for items")
+    shared_groups: bool = Field(
+        False,
+        description="HTD: one assigner puts users and items into the same K groups, so the entity level also pairs "
+        "users with items (this library's variant; the code keeps users and items apart)",
+    )
 
 
 @register_method("htd")
@@ -73,7 +79,8 @@ class HTD(RecMethod):
             return
         groups, student_dim, teacher_dim = cfg.num_groups, self.student.dim, self.teacher.dim
         self.user_assigner = GroupAssigner(teacher_dim, groups)
-        self.item_assigner = GroupAssigner(teacher_dim, groups)
+        if not cfg.shared_groups:
+            self.item_assigner = GroupAssigner(teacher_dim, groups)
         self.user_projectors = GroupProjectors(groups, student_dim, teacher_dim)
         self.item_projectors = GroupProjectors(groups, student_dim, teacher_dim)
         self.hierarchical = HierarchicalTopologyLoss(cfg.group_level, cfg.positive_teacher_pairs_only)
@@ -93,9 +100,10 @@ class HTD(RecMethod):
             return {"bpr": bpr, "ftd": cfg.lambda_td * self.full(student, teacher)}
 
         user_probabilities = self.user_assigner(teacher_users)
-        item_probabilities = self.item_assigner(teacher_items)
-        groups = torch.cat([user_probabilities.argmax(1), item_probabilities.argmax(1) + cfg.num_groups])
-        terms = self.hierarchical(student, teacher, groups, 2 * cfg.num_groups)
+        item_probabilities = (self.user_assigner if cfg.shared_groups else self.item_assigner)(teacher_items)
+        item_offset = 0 if cfg.shared_groups else cfg.num_groups
+        groups = torch.cat([user_probabilities.argmax(1), item_probabilities.argmax(1) + item_offset])
+        terms = self.hierarchical(student, teacher, groups, cfg.num_groups + item_offset)
         temperature = annealed_temperature(self.epochs.value, cfg.epochs)
         assignment = self.assignment(
             teacher_users,
