@@ -203,7 +203,9 @@ class EngineConfig(Strict):
 class OptimConfig(Strict):
     """Optimiser and learning-rate schedule (per-step, with linear warmup)."""
 
-    name: Literal["sgd", "adamw"] = "sgd"
+    name: Literal["sgd", "adam", "adamw"] = Field(
+        "sgd", description="sgd and adam add weight_decay · θ to the gradient (L2); adamw decouples it"
+    )
     lr: float = Field(0.1, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False

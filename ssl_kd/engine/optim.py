@@ -12,7 +12,11 @@ from ssl_kd.config.schema import OptimConfig
 
 
 def build_optimizer(named_params: Iterable[tuple[str, nn.Parameter]], cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD or AdamW; weight decay applies to weight matrices and kernels, not to biases and norm scales."""
+    """SGD, Adam or AdamW; weight decay applies to weight matrices and kernels, not to biases and norm scales.
+
+    SGD's and Adam's weight decay is the L2 term added to the gradient (``wd · θ``, so Adam rescales it with the
+    gradient); AdamW's is decoupled (Loshchilov and Hutter, ICLR 2019: ``θ ← θ − lr · wd · θ`` beside the Adam step).
+    """
     decay, no_decay = [], []
     for _, param in named_params:
         if param.requires_grad:
@@ -23,6 +27,8 @@ def build_optimizer(named_params: Iterable[tuple[str, nn.Parameter]], cfg: Optim
     ]
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.name == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 

@@ -33,7 +33,7 @@ def test_constant_schedule() -> None:
     assert lr_factor(17, 20, 10, OptimConfig(schedule="constant")) == 1.0
 
 
-@pytest.mark.parametrize("name", ["sgd", "adamw"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_no_weight_decay_on_biases_and_norms(name: str) -> None:
     model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
     optimizer = build_optimizer(model.named_parameters(), OptimConfig(name=name, weight_decay=0.1))
@@ -41,3 +41,14 @@ def test_no_weight_decay_on_biases_and_norms(name: str) -> None:
     assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
     assert [p.shape for p in decayed["params"]] == [torch.Size([3, 4])]
     assert len(plain["params"]) == 3
+
+
+@pytest.mark.parametrize(("name", "expected"), [("adam", 1.0 - 0.1), ("adamw", 1.0 - 0.1 * 0.5)])
+def test_adam_adds_weight_decay_to_the_gradient_and_adamw_decouples_it(name: str, expected: float) -> None:
+    """One step from θ = 1 with a zero loss gradient, lr 0.1, wd 0.5. Adam: g = 0 + 0.5 θ, and its first step is
+    lr · g / |g| = 0.1. AdamW: the Adam step of g = 0 is 0, then θ ← θ − lr · wd · θ = θ − 0.05."""
+    weight = nn.Parameter(torch.ones(1, 1))
+    optimizer = build_optimizer([("weight", weight)], OptimConfig(name=name, lr=0.1, weight_decay=0.5))
+    weight.grad = torch.zeros(1, 1)
+    optimizer.step()
+    assert weight.item() == pytest.approx(expected, abs=1e-6)

@@ -13,7 +13,7 @@ from ssl_kd.recsys.models import BPRMF, build_bpr_mf
 
 def topology_optim() -> OptimConfig:
     """The topology-distillation code's optimiser settings: Adam, lr 1e-3, weight decay 1e-3, constant lr."""
-    return OptimConfig(name="adamw", lr=1e-3, weight_decay=1e-3, schedule="constant")
+    return OptimConfig(name="adam", lr=1e-3, weight_decay=1e-3, schedule="constant")
 
 
 class RecTrainConfig(TrainStageConfig):
