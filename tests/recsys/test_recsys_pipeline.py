@@ -15,7 +15,7 @@ from ssl_kd.engine.method import MethodEnv
 from ssl_kd.errors import ConfigError, DataError
 from ssl_kd.losses.topology import FullTopologyLoss, cosine_matrix
 from ssl_kd.models.saved import load_saved_model
-from ssl_kd.recsys.domain import NegativeSampledInteractions, RecFacts
+from ssl_kd.recsys.domain import InteractionBatch, NegativeSampledInteractions, RecFacts
 from ssl_kd.recsys.groups import GroupProjectors
 from ssl_kd.recsys.methods.htd import HTD, HTDConfig
 from ssl_kd.recsys.models import BPRMF
@@ -154,21 +154,22 @@ def test_projector_mixture_equals_the_sum_of_weighted_projections() -> None:
     assert torch.allclose(projectors(student, weights), explicit, atol=1e-6)
 
 
-@pytest.mark.parametrize("shared_groups", [False, True])
-def test_an_htd_step_reaches_every_trainable_parameter(shared_groups: bool) -> None:
+def tiny_htd(**switches: object) -> tuple[HTD, BPRMF, InteractionBatch]:
+    """An HTD method with a 3-d student over a 12-d teacher of 6 users and 8 items, and one batch of 18 interactions."""
     torch.manual_seed(0)
     teacher = BPRMF(6, 8, dim=12)
     cfg = HTDConfig(
-        name="htd",
-        method="htd",
-        num_groups=2,
-        shared_groups=shared_groups,
-        student={"arch": "bpr_mf", "options": {"dim": 3}},
-        teacher={"from": "t"},
+        name="htd", method="htd", student={"arch": "bpr_mf", "options": {"dim": 3}}, teacher={"from": "t"}, **switches
     )
     method = HTD(cfg, MethodEnv(RecFacts(6, 8, "tiny"), lambda spec: teacher))
     dataset = NegativeSampledInteractions(torch.tensor([[u, (u + k) % 8] for u in range(6) for k in range(3)]), 8)
-    terms = method.step(dataset[[(i, i) for i in range(18)]].inputs, 0)
+    return method, teacher, dataset[[(i, i) for i in range(18)]].inputs
+
+
+@pytest.mark.parametrize("shared_groups", [False, True])
+def test_an_htd_step_reaches_every_trainable_parameter(shared_groups: bool) -> None:
+    method, _, batch = tiny_htd(num_groups=2, shared_groups=shared_groups)
+    terms = method.step(batch, 0)
     sum(terms.values()).backward()
     missing = [name for name, p in method.trainable_named_parameters() if p.grad is None or not p.grad.any()]
     assert missing == [] and not any(p.requires_grad for p in method.teacher.parameters())
@@ -178,22 +179,9 @@ def test_an_htd_step_reaches_every_trainable_parameter(shared_groups: bool) -> N
 def test_shared_groups_add_the_user_item_pairs_to_the_entity_level(shared_groups: bool) -> None:
     """With one group and every pair kept, the entity level is FTD's sum over the batch's nodes when users and items
     share the group, and FTD minus the user-item pairs when they do not (the code's separate groups)."""
-    torch.manual_seed(0)
-    teacher = BPRMF(6, 8, dim=12)
-    cfg = HTDConfig(
-        name="htd",
-        method="htd",
-        num_groups=1,
-        shared_groups=shared_groups,
-        positive_teacher_pairs_only=False,
-        lambda_td=1.0,
-        alpha=1.0,
-        student={"arch": "bpr_mf", "options": {"dim": 3}},
-        teacher={"from": "t"},
+    method, teacher, batch = tiny_htd(
+        num_groups=1, shared_groups=shared_groups, positive_teacher_pairs_only=False, lambda_td=1.0, alpha=1.0
     )
-    method = HTD(cfg, MethodEnv(RecFacts(6, 8, "tiny"), lambda spec: teacher))
-    dataset = NegativeSampledInteractions(torch.tensor([[u, (u + k) % 8] for u in range(6) for k in range(3)]), 8)
-    batch = dataset[[(i, i) for i in range(18)]].inputs
     entity = method.step(batch, 0)["entity_topology"]
     users, items = batch.batch_users, batch.batch_items
     student = torch.cat([method.student.user(users), method.student.item(items)])
