@@ -36,6 +36,7 @@ METRICS = [
     ("N@50", "test_ndcg_at_50"),
 ]
 CONVERGED = "student10_alone_long"  # the 10-d student alone trained to convergence, beside the 5-epoch rows
+LONG = {"ftd": "student10_ftd_long", "htd": "student10_htd_long"}  # the code's regime: up to 100 epochs, λ_TD 1e-3
 PAIRED = [("R@50", "test_recall_at_50"), ("N@50", "test_ndcg_at_50")]
 
 
@@ -120,8 +121,18 @@ def rows() -> list[tuple[str, str, str | None]]:
             (f"student {dim}-d + FTD", f"student{dim}_ftd", alone),
             (f"student {dim}-d + HTD", f"student{dim}_htd", alone),
         ]
-    table.insert(2, ("student 10-d alone, up to 100 epochs (converged baseline)", CONVERGED, "student10_alone"))
+    table += [
+        ("student 10-d alone, up to 100 epochs (converged baseline)", CONVERGED, "student10_alone"),
+        ("student 10-d + FTD, up to 100 epochs (λ_TD 1e-3)", LONG["ftd"], CONVERGED),
+        ("student 10-d + HTD, up to 100 epochs (λ_TD 1e-3)", LONG["htd"], CONVERGED),
+    ]
     return table
+
+
+def htd_ftd_pairs() -> list[tuple[str, str, str]]:
+    """``(label, HTD stage, FTD stage)`` of every paired HTD − FTD line."""
+    pairs = [(f"{dim}-d, 5 epochs", f"student{dim}_htd", f"student{dim}_ftd") for dim in DIMS]
+    return [*pairs, ("10-d, up to 100 epochs", LONG["htd"], LONG["ftd"])]
 
 
 def stage_results(record: dict[str, Any]) -> dict[str, dict]:
@@ -191,16 +202,15 @@ def report(by_seed: dict[int, dict[str, dict]], cost: dict[str, tuple[int, float
             f"| {label} | " + " | ".join(cells + deltas) + f" | {epochs_cell(by_seed, stage, seeds)} | {seconds:.0f} |"
         )
     lines += ["", "HTD − FTD, paired by seed:", ""]
-    for dim in DIMS:
-        htd, ftd = f"student{dim}_htd", f"student{dim}_ftd"
+    for label, htd, ftd in htd_ftd_pairs():
         if any(htd not in by_seed[s] or ftd not in by_seed[s] for s in seeds):
-            lines.append(f"- {dim}-d: not run on every seed")
+            lines.append(f"- {label}: not run on every seed")
             continue
         parts = [
             f"{name} {mean_std([by_seed[s][htd][key] - by_seed[s][ftd][key] for s in seeds], signed=True)}"
             for name, key in PAIRED
         ]
-        lines.append(f"- {dim}-d: " + ", ".join(parts))
+        lines.append(f"- {label}: " + ", ".join(parts))
     teacher_params, teacher_time = cost["teacher"]
     lines += [
         "",
