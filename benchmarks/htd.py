@@ -121,9 +121,9 @@ is two runs sharing the 2 cores.
   λ_TD, α, K, group level, pair selection, budget and optimiser were searched on the pilot seed (above) without
   reaching FTD; in particular a four times longer budget, for the group assigner whose temperature anneals over the
   stage, peaked at epoch 8 below FTD, and adding same-group user-item pairs to HTD's entity level (`shared_groups`,
-  FTD has them, the code's HTD does not) did not help either (0.470). Untested explanation: MovieLens-100K's
-  ~1,600-node batches cover most of its 2,625 users and items, so the full topology is not the overload it is on
-  CiteULike's 30,402.
+  FTD has them, the code's HTD does not) did not help either (0.470). The code's regime (above) points at budget and
+  weight together: at λ_TD 1e-3 HTD's gain builds over tens of epochs, while the 20-epoch try used 1e-2 and peaked
+  early; FTD's gain comes in its first 5 epochs at either budget.
 - The 10-d student alone trained to convergence (100 epochs, 20x the steps) reaches 0.522 ± 0.006 R@50, above both
   5-epoch distilled 10-d students: on the short budget topology distillation buys learning speed; on the code's
   budget HTD also buys a better final student, FTD does not.
