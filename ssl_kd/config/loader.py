@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ssl_kd import builtins
-from ssl_kd.config.schema import MISSING_PATHS, StageConfig
+from ssl_kd.config.schema import BACKBONE_FROM, MISSING_PATHS, StageConfig
 from ssl_kd.errors import ConfigError, did_you_mean
 from ssl_kd.registry import STAGES
 
@@ -283,7 +283,8 @@ def _check_references(pipeline: Pipeline) -> None:
         if stage.name in seen:
             raise ConfigError(f"{pipeline.path}: two stages are named {stage.name!r}")
         for field_name, target in stage.references().items():
-            where = f"{pipeline.path}: stage {stage.name!r}: {field_name}.from"
+            key = field_name if field_name.endswith(f".{BACKBONE_FROM}") else f"{field_name}.from"
+            where = f"{pipeline.path}: stage {stage.name!r}: {key}"
             if target not in seen:
                 later = target in pipeline.stage_names
                 reason = "comes later; a stage can only use earlier stages" if later else "is not a stage"

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from ssl_kd.errors import ConfigError
 from ssl_kd.registry import DATASETS, METHODS
 
 MISSING_PATHS = "missing_paths"
@@ -219,12 +220,15 @@ class OptimConfig(Strict):
 
 
 class ModelSpec(Strict):
-    """A model: a fresh ``arch``, optionally with pretrained ``weights`` from a file, or the output model of an
-    earlier stage (``from: STAGE``).
+    """A model: a fresh ``arch``, optionally with pretrained ``weights`` from a file or its backbone initialised from
+    an earlier stage's model (``backbone_from: STAGE``), or the output model of an earlier stage (``from: STAGE``).
 
     With both ``arch`` and ``from``, ``arch`` is a check: the loaded model must be of that architecture. ``weights``
     are read without running code and mapped onto ``arch`` (``ssl_kd.models.weights``; ``weights_key`` and
-    ``strip_prefix`` replace the layout detection). Unset, the three are left out of dumps and fingerprints.
+    ``strip_prefix`` replace the layout detection); on a detector they initialise its backbone. ``backbone_from``
+    copies an earlier stage's backbone (its classifier left out) into the new arch's backbone, e.g. a classifier
+    pretrained on object images into a detector (``ssl_kd.models.weights.copy_backbone``). Unset, these keys are left
+    out of dumps and fingerprints.
     """
 
     arch: str | None = None
@@ -235,6 +239,9 @@ class ModelSpec(Strict):
     )
     weights_key: str | None = Field(None, description="dotted key of the state dict in the weights file")
     strip_prefix: str | None = Field(None, description="name prefix of the backbone's tensors in the weights file")
+    backbone_from: str | None = Field(
+        None, description="an earlier stage whose model's backbone initialises this new arch's backbone"
+    )
 
     @field_validator("arch")
     @classmethod
@@ -255,21 +262,40 @@ class ModelSpec(Strict):
             raise ValueError("'weights' load a new 'arch'; a model loaded 'from' a stage has its own")
         if self.weights is None and (self.weights_key is not None or self.strip_prefix is not None):
             raise ValueError("'weights_key' and 'strip_prefix' only apply with 'weights'")
+        if self.backbone_from is not None and (self.arch is None or self.from_ is not None):
+            raise ValueError("'backbone_from' initialises a new 'arch'; give 'arch' and no 'from'")
+        if self.backbone_from is not None and self.weights is not None:
+            raise ValueError("give 'weights' (a file) or 'backbone_from' (a stage), not both")
         if self.weights is not None and not self.weights.is_file():
             missing_path(info, f"weights file {str(self.weights)!r} does not exist")
         return self
 
+    def pretrained_keys(self) -> list[str]:
+        """The pretrained-initialisation keys given (``weights``, ``backbone_from``)."""
+        return [key for key in ("weights", BACKBONE_FROM) if getattr(self, key) is not None]
+
+    def refuse_pretrained(self, model_kind: str) -> None:
+        """Raise a ConfigError naming the pretrained keys given: a domain whose models (``model_kind``, e.g.
+        "a KGE model") have no backbone refuses them rather than ignores them."""
+        if keys := self.pretrained_keys():
+            raise ConfigError(
+                f"{', '.join(keys)}: {model_kind} has no pretrained backbone; "
+                "it starts fresh or comes 'from' an earlier stage"
+            )
+
     @model_serializer(mode="wrap")
-    def _drop_unset_weights(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Unset weights keys are left out, so that runs from before they existed keep their fingerprints."""
+    def _drop_unset_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Unset weights and backbone keys are left out, so that runs from before they existed keep their
+        fingerprints."""
         dumped = handler(self)
-        for key in WEIGHTS_KEYS:
+        for key in OPTIONAL_SPEC_KEYS:
             if dumped.get(key) is None:
                 dumped.pop(key, None)
         return dumped
 
 
-WEIGHTS_KEYS = ("weights", "weights_key", "strip_prefix")
+BACKBONE_FROM = "backbone_from"
+OPTIONAL_SPEC_KEYS = ("weights", "weights_key", "strip_prefix", BACKBONE_FROM)
 
 
 class StageConfig(Strict):
@@ -279,12 +305,15 @@ class StageConfig(Strict):
     kind: str
 
     def references(self) -> dict[str, str]:
-        """Map of config field -> the earlier stage whose output that field uses."""
+        """Map of config field -> the earlier stage whose output that field uses (a model spec's ``backbone_from``
+        under ``FIELD.backbone_from``)."""
         refs = {}
         for field_name in type(self).model_fields:
             value = getattr(self, field_name)
             if isinstance(value, ModelSpec) and value.from_ is not None:
                 refs[field_name] = value.from_
+            if isinstance(value, ModelSpec) and value.backbone_from is not None:
+                refs[f"{field_name}.{BACKBONE_FROM}"] = value.backbone_from
         return refs
 
 

@@ -8,6 +8,7 @@ over three channels. The split is fixed: ``train_test_split(test_size=0.25, stra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,12 @@ def build_digits(root: Path | None, image_size: int) -> ImageSplits:
         stratify=labels.numpy(),
         random_state=SPLIT_SEED,
     )
+    return digit_splits(images, labels, train_idx, test_idx)
+
+
+def digit_splits(images: torch.Tensor, labels: torch.Tensor, train_idx: Any, test_idx: Any) -> ImageSplits:
+    """The digits at ``train_idx`` and ``test_idx`` (index arrays) as 10-class image splits, normalised with the
+    training images' channel statistics."""
     train = TensorImages(images[train_idx], labels[train_idx])
     mean, std = channel_stats(train.images)
     return ImageSplits(

@@ -227,13 +227,19 @@ def render_canvas(
     return canvas, box_tensor, torch.as_tensor(classes, dtype=torch.int64)
 
 
+def digit_pools(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """Indices of the ``count`` digit images that training and test canvases draw from: the first ``rng`` draw of
+    a canvas generator, a permutation split after :data:`TRAIN_DIGITS`."""
+    order = rng.permutation(count)
+    return {"train": order[:TRAIN_DIGITS], "test": order[TRAIN_DIGITS:]}
+
+
 def generate_digit_canvases(settings: DigitCanvasSettings) -> dict[str, Tensor]:
     """Both splits as tensors: ``{split}_images`` uint8 ``(N, 1, S, S)``, ``{split}_boxes`` ``(M, 4)``,
     ``{split}_labels`` ``(M,)``, ``{split}_offsets`` ``(N + 1,)`` (canvas i's boxes: rows offsets[i]:offsets[i+1])."""
     rng = np.random.default_rng(settings.seed)
     glyphs, labels = digit_glyphs()
-    order = rng.permutation(len(glyphs))
-    pools = {"train": order[:TRAIN_DIGITS], "test": order[TRAIN_DIGITS:]}
+    pools = digit_pools(rng, len(glyphs))
     out: dict[str, Tensor] = {}
     for split, count in (("train", settings.train_canvases), ("test", settings.test_canvases)):
         pool_glyphs = [glyphs[i] for i in pools[split]]

@@ -2,6 +2,8 @@
 
 Datasets: ``digits_detection`` (embedded digit canvases, generated when missing) and ``coco`` (a COCO-format
 instances JSON and image folder under ``data.root``); see :mod:`ssl_kd.detection.data` and docs/methods/detection.md.
+Beside them an image-classification dataset, ``canvas_digits``: the canvases' digits split as the canvases split
+them, for pretraining a detector's backbone.
 A training batch is a :class:`DetectionBatch`: images all of the data's fixed size (already augmented, per sample
 under the sampler's seed), and per image its boxes (xyxy pixels) and labels (1..num_classes; 0 is background).
 Methods learn what the data holds from :class:`DetectionFacts` (class names, image size, per-class box size
@@ -15,18 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_kd.config.schema import DatasetConfig
+from ssl_kd.data.base import ImageSplits
+from ssl_kd.data.digits import digit_splits, digits_tensors
 from ssl_kd.detection.data import (
     DetectionSource,
     DetectionSplits,
     DigitCanvasSettings,
     coco_splits,
     digit_canvas_splits,
+    digit_pools,
 )
 from ssl_kd.detection.transforms import Augment, apply, detection_transform
 from ssl_kd.engine.domain import Domain, DomainData, Evaluate, Placement, register_domain, whole_batch_loader
@@ -122,6 +128,18 @@ def build_digits_detection(data: DetectionDataConfig) -> DetectionSplits:
     """Embedded digit canvases (scikit-learn digits, several per canvas, clutter, noise), cached in data.root
     (default data/digits_detection) and generated there when missing."""
     return digit_canvas_splits(data.root, data.canvas_settings())
+
+
+@register_dataset("canvas_digits", requires_root=False)
+def build_canvas_digits(root: Path | None, image_size: int) -> ImageSplits:
+    """The digit images the canvases are made of (canvas_seed 0), as an image-classification set split as the canvases
+    split them: the 1,347 digits training canvases show, and the 450 only test canvases show. The images are the
+    digits' whole 8x8 frames resized to ``image_size`` (as the ``digits`` dataset; whose own split differs). Pretraining
+    a detector's backbone on its training split (``backbone_from``) stands in for ImageNet weights without letting the
+    backbone see a test canvas's digit."""
+    images, labels = digits_tensors(image_size)
+    pools = digit_pools(np.random.default_rng(DigitCanvasSettings().seed), len(labels))
+    return digit_splits(images, labels, torch.from_numpy(pools["train"]), torch.from_numpy(pools["test"]))
 
 
 @register_dataset("coco", requires_root=True, domain=DOMAIN)

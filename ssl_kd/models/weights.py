@@ -446,3 +446,66 @@ def load_weights(
     state.update({name: tensor.to(state[name].dtype) for name, tensor in plan.loaded.items()})
     model.load_state_dict(state)
     return plan
+
+
+HEAD_PREFIXES = (CLASSIFIER, "pool.")
+"""A backbone's tensors that are not copied into another model's backbone when it has none of its own there."""
+
+
+def backbone_body(model: nn.Module) -> nn.Module:
+    """The part of ``model`` that pretrained backbone weights go into: ``model.backbone_body()`` where the model
+    defines it (a detector: its backbone without the FPN and head), else the model itself."""
+    body = getattr(model, "backbone_body", None)
+    return body() if callable(body) else model
+
+
+def copy_backbone(source: nn.Module, target: nn.Module, source_name: str) -> str:
+    """Copy ``source``'s backbone tensors into ``target``'s backbone (:func:`backbone_body` of each), in place.
+
+    Every tensor of the target's backbone but its classifier must come from the source with its name and shape; the
+    source's classifier (and a pool the target has no tensors in) is left out. Returns the log line.
+
+    Raises:
+        DataError: the two backbones are of another arch or options, or a tensor is missing or of another shape.
+    """
+    source_body, target_body = backbone_body(source), backbone_body(target)
+    described = [(getattr(m, "arch", type(m).__name__), getattr(m, "options", {})) for m in (source_body, target_body)]
+    if described[0] != described[1]:
+        raise DataError(
+            f"stage {source_name!r} made a {described[0][0]} backbone with options {described[0][1]}; this model's "
+            f"backbone is a {described[1][0]} with options {described[1][1]}: give the same arch and options"
+        )
+    targets = {k: v for k, v in target_body.state_dict().items() if not k.startswith(CLASSIFIER)}
+    tensors: dict[str, Tensor] = {}
+    left_out = 0
+    for name, tensor in source_body.state_dict().items():
+        if name.startswith(HEAD_PREFIXES) and name not in targets:
+            left_out += 1
+        else:
+            tensors[name] = tensor
+    missing = [name for name in targets if name not in tensors]
+    unmatched = [name for name in tensors if name not in targets]
+    mismatched = [
+        f"{name} {list(tensor.shape)} vs {list(targets[name].shape)}"
+        for name, tensor in tensors.items()
+        if name in targets and tensor.shape != targets[name].shape
+    ]
+    problems = [
+        f"{len(found)} {what}: {_first(found)}"
+        for found, what in (
+            (missing, "backbone tensor(s) the stage's model lacks"),
+            (unmatched, "tensor(s) of the stage's backbone this model lacks"),
+            (mismatched, "shape mismatch(es)"),
+        )
+        if found
+    ]
+    if problems:
+        raise DataError(f"the backbone of stage {source_name!r} does not fit this model: {'; '.join(problems)}")
+    state = target_body.state_dict()
+    state.update({name: tensor.to(state[name].dtype) for name, tensor in tensors.items()})
+    target_body.load_state_dict(state)
+    arch = getattr(target, "arch", type(target).__name__)
+    return (
+        f"backbone of stage {source_name!r} ({described[0][0]}): copied {len(tensors)} tensors into {arch}'s "
+        f"backbone; {left_out} head tensor(s) left out"
+    )

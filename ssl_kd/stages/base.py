@@ -13,7 +13,7 @@ from ssl_kd.errors import ConfigError
 from ssl_kd.models import BackboneModel, build_model
 from ssl_kd.models.saved import MODEL_FILE as MODEL_FILE  # re-exported: the file every model stage writes
 from ssl_kd.models.saved import load_saved_model
-from ssl_kd.models.weights import load_weights
+from ssl_kd.models.weights import backbone_body, copy_backbone, load_weights
 from ssl_kd.registry import STAGES
 
 
@@ -27,8 +27,10 @@ class StageContext:
     log: logging.Logger
 
     def load_model(self, spec: ModelSpec, num_classes: int | None = None) -> BackboneModel:
-        """A new ``spec.arch`` model (with ``spec.weights`` loaded into it), or the model written by stage
-        ``spec.from_`` (on the CPU). Loading weights logs one line: tensors loaded, dropped and reinitialised.
+        """A new ``spec.arch`` model (with ``spec.weights`` loaded into its backbone, or its backbone copied from
+        stage ``spec.backbone_from``), or the model written by stage ``spec.from_`` (on the CPU). Loading weights logs
+        one line: tensors loaded, dropped and reinitialised. A model's backbone is
+        :func:`~ssl_kd.models.weights.backbone_body`: a detector's without its FPN and head, else the whole model.
 
         Args:
             spec: the model spec.
@@ -37,7 +39,11 @@ class StageContext:
         if spec.from_ is None:
             model = build_model(spec.arch, num_classes or 0, **spec.options)
             if spec.weights is not None:
-                self.log.info("%s", load_weights(model, spec.weights, spec.weights_key, spec.strip_prefix).summary())
+                plan = load_weights(backbone_body(model), spec.weights, spec.weights_key, spec.strip_prefix)
+                self.log.info("%s", plan.summary())
+            if spec.backbone_from is not None:
+                source = load_stage_model(self.run_dir / spec.backbone_from)
+                self.log.info("%s", copy_backbone(source, model, spec.backbone_from))
             return model
         model = load_stage_model(self.run_dir / spec.from_)
         if spec.arch is not None and model.arch != spec.arch:

@@ -1,4 +1,5 @@
-"""ModelSpec's weights keys and EngineConfig's device strings: validated early, fingerprints unchanged when unset."""
+"""ModelSpec's weights and backbone keys and EngineConfig's device strings: validated early, fingerprints unchanged
+when unset."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def test_weights_are_dumped_when_set(tmp_path: Path) -> None:
         ({"arch": "resnet18", "weights": "missing.pth"}, "weights file 'missing.pth' does not exist"),
         ({"arch": "timm:no_such_net"}, "unknown timm model 'no_such_net'"),
         ({"arch": "timm"}, "is a family: give a name"),
+        ({"from": "teacher", "backbone_from": "pretrain"}, "'backbone_from' initialises a new 'arch'"),
+        ({"arch": "retinanet", "backbone_from": "pretrain", "weights": "w.pth"}, "not both"),
     ],
 )
 def test_bad_model_specs_are_refused(fields: dict, message: str, tmp_path: Path, monkeypatch) -> None:
@@ -45,6 +48,16 @@ def test_bad_model_specs_are_refused(fields: dict, message: str, tmp_path: Path,
     (tmp_path / "w.pth").write_bytes(b"")
     with pytest.raises((ValidationError, ConfigError), match=message):
         ModelSpec.model_validate(fields)
+
+
+def test_backbone_from_is_dumped_and_referenced_when_set() -> None:
+    from ssl_kd.detection.methods.detector import DetectorConfig
+
+    spec = ModelSpec(arch="retinanet", backbone_from="pretrain")
+    assert spec.model_dump(mode="json", by_alias=True)["backbone_from"] == "pretrain"
+    assert spec.pretrained_keys() == ["backbone_from"]
+    stage = DetectorConfig(name="student", kind="train", method="detector", model=spec)
+    assert stage.references() == {"model.backbone_from": "pretrain"}
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
@@ -56,3 +69,22 @@ def test_device_strings_that_are_accepted(device: str) -> None:
 def test_device_strings_that_are_refused(device: str) -> None:
     with pytest.raises(ValidationError, match=r"engine.device must be auto, cpu, cuda or cuda:N"):
         EngineConfig(device=device)
+
+
+@pytest.mark.parametrize(
+    ("builder", "arch"),
+    [
+        ("ssl_kd.kg.methods.base:kge_model", "transe"),
+        ("ssl_kd.recsys.methods.base:bpr_mf_model", "bpr_mf"),
+        ("ssl_kd.graph.methods.base:graph_model", "gcn"),
+    ],
+)
+def test_models_without_a_backbone_refuse_pretrained_keys_rather_than_ignore_them(builder: str, arch: str) -> None:
+    import importlib
+    from types import SimpleNamespace
+
+    module, name = builder.split(":")
+    build = getattr(importlib.import_module(module), name)
+    facts = SimpleNamespace(num_features=4, num_classes=2, num_nodes=5)
+    with pytest.raises(ConfigError, match=r"backbone_from: .* has no pretrained backbone"):
+        build(ModelSpec(arch=arch, backbone_from="pretrain"), SimpleNamespace(facts=facts))

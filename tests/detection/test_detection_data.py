@@ -161,3 +161,41 @@ def test_facts_hold_per_class_box_statistics() -> None:
     label = int(t["train_labels"][0])
     chosen = t["train_boxes"][t["train_labels"] == label]
     assert facts.box_stats[label - 1, 1] == pytest.approx(float((chosen[:, 3] - chosen[:, 1]).mean() / 48))
+
+
+def test_canvas_digits_split_as_the_canvases_split_their_digits() -> None:
+    """The pretraining set's training digits are exactly the training canvases' pool: no test-canvas digit in it."""
+    from ssl_kd.data.digits import digits_tensors
+    from ssl_kd.detection.data import TRAIN_DIGITS, digit_pools
+    from ssl_kd.detection.domain import build_canvas_digits
+
+    splits = build_canvas_digits(None, 16)
+    images, labels = digits_tensors(16)
+    pools = digit_pools(np.random.default_rng(DigitCanvasSettings().seed), len(labels))
+    assert len(splits.train) == TRAIN_DIGITS and len(splits.test) == len(labels) - TRAIN_DIGITS
+    assert not set(pools["train"]) & set(pools["test"])
+    for split, pool in ((splits.train, pools["train"]), (splits.test, pools["test"])):
+        assert torch.equal(split.images, images[torch.from_numpy(pool)])
+        assert torch.equal(split.labels, labels[torch.from_numpy(pool)])
+
+
+def test_the_canvas_generator_draws_its_pools_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canvases' digits come from digit_pools' split, drawn first from a fresh generator of the canvas seed (what
+    canvas_digits repeats): training canvases never show a test-pool digit."""
+    from ssl_kd.detection import data
+    from ssl_kd.detection.data import digit_pools
+
+    glyphs, _ = digit_glyphs()
+    pools = digit_pools(np.random.default_rng(TINY.seed), len(glyphs))
+    rng = np.random.default_rng(TINY.seed)
+    assert np.array_equal(rng.permutation(len(glyphs))[: len(pools["train"])], pools["train"])
+    fresh = np.random.default_rng(TINY.seed).bit_generator.state
+    calls = []
+
+    def spy(generator: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+        calls.append((generator.bit_generator.state == fresh, count))
+        return digit_pools(generator, count)
+
+    monkeypatch.setattr(data, "digit_pools", spy)
+    generate_digit_canvases(TINY)
+    assert calls == [(True, len(glyphs))]

@@ -4,6 +4,7 @@ the errors a user meets first (missing paths, options of another dataset, a dete
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -77,3 +78,28 @@ def test_a_detector_on_image_classification_data_is_refused(tmp_path: Path) -> N
     raw["defaults"]["data"] = {"name": "digits"}
     with pytest.raises(ConfigError, match="object_detection"):
         load_pipeline(write_pipeline(tmp_path / "p.yaml", raw))
+
+
+def test_a_detector_backbone_pretrained_by_an_earlier_stage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``backbone_from``: a classifier stage on canvas_digits initialises the detector's backbone, said in its log."""
+    raw = tiny_detection(tmp_path)
+    detection_data = raw["defaults"].pop("data")
+    pretrain = {
+        "name": "pretrain",
+        "method": "supervised",
+        "data": {"name": "canvas_digits", "image_size": 32, "batch_size": 256},
+        "model": {"arch": "mobilenet_v3_small", "options": {"small_input": False}},
+        "epochs": 1,
+    }
+    student = {**raw["stages"][1], "data": detection_data, "epochs": 1}
+    student["model"] = {**student["model"], "arch": "retinanet", "backbone_from": "pretrain"}
+    raw["stages"] = [pretrain, student]
+    pipeline = load_pipeline(write_pipeline(tmp_path / "p.yaml", raw))
+    with caplog.at_level(logging.INFO, logger="ssl_kd"):
+        Scheduler(pipeline, tmp_path / "run").run()
+    log = (tmp_path / "run" / "student_alone" / "log.txt").read_text()
+    assert "backbone of stage 'pretrain' (mobilenet_v3_small): copied" in log
+
+    raw["stages"] = [student, pretrain]
+    with pytest.raises(ConfigError, match=r"model.backbone_from: 'pretrain' comes later"):
+        load_pipeline(write_pipeline(tmp_path / "later.yaml", raw))

@@ -281,3 +281,18 @@ def test_torchvision_mobilenets_map_onto_the_stage_blocks(tmp_path: Path) -> Non
         images = torch.randn(2, 3, 64, 64)
         with torch.no_grad():
             assert torch.allclose(model.eval()(images), net.eval()(images), atol=1e-5)
+
+
+def test_copy_backbone_between_classifiers_keeps_the_new_head() -> None:
+    """``backbone_from`` on an image classifier: every tensor but the classifier comes from the source."""
+    from ssl_kd.models.weights import copy_backbone
+
+    torch.manual_seed(0)
+    source, target = build_model("mobilenet_v3_small", 10), build_model("mobilenet_v3_small", 4)
+    head = {k: v.clone() for k, v in target.classifier.state_dict().items()}
+    line = copy_backbone(source, target, "teacher")
+    copied = source.state_dict()
+    for name, tensor in target.state_dict().items():
+        expected = head[name.removeprefix("classifier.")] if name.startswith("classifier.") else copied[name]
+        assert torch.equal(tensor, expected), name
+    assert "2 head tensor(s) left out" in line

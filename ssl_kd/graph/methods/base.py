@@ -29,6 +29,7 @@ def graph_model(spec: ModelSpec, env: MethodEnv) -> GraphModel:
     facts: GraphFacts = env.facts
     sizes = {"in_dim": facts.num_features, "num_classes": facts.num_classes, "num_nodes": facts.num_nodes}
     if spec.from_ is None:
+        spec.refuse_pretrained("a node classifier")
         model_class = GRAPH_MODELS.get(str(spec.arch))
         if model_class is None:
             raise ConfigError(

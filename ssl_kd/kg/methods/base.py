@@ -25,6 +25,7 @@ def kge_model(spec: ModelSpec, env: MethodEnv) -> KGEModel:
     """A new KGE ``spec.arch`` sized to the stage's graph, or an earlier stage's KGE model (same graph size)."""
     facts: KGFacts = env.facts
     if spec.from_ is None:
+        spec.refuse_pretrained("a KGE model")
         if spec.arch not in KGE_MODELS:
             raise ConfigError(f"model {spec.arch!r} is not a KGE model; link prediction takes {', '.join(KGE_MODELS)}")
         return build_kge(spec.arch, num_entities=facts.num_entities, num_relations=facts.num_relations, **spec.options)

@@ -27,6 +27,7 @@ def bpr_mf_model(spec: ModelSpec, env: MethodEnv) -> BPRMF:
     """A new BPR-MF sized to the stage's data, or an earlier stage's BPR-MF (same users and items)."""
     facts: RecFacts = env.facts
     if spec.from_ is None:
+        spec.refuse_pretrained("a recommender")
         if spec.arch != BPRMF.arch:
             raise ConfigError(f"model {spec.arch!r} is not a recommender; recommendation takes {BPRMF.arch}")
         return build_bpr_mf(facts.num_users, facts.num_items, spec.options)
