@@ -19,6 +19,7 @@ inside a box's centre region at the level of its size, GIoU box loss and centre-
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from functools import partial
 from typing import Any, Literal
@@ -171,6 +172,11 @@ class Detector(nn.Module):
     def pyramid(self) -> PyramidBackbone:
         return self.net.backbone
 
+    def backbone_body(self) -> BackboneModel:
+        """The backbone without FPN and head: where pretrained backbone weights go (``ModelSpec.weights`` and
+        ``backbone_from``)."""
+        return self.pyramid.body
+
     def normalize(self, images: Tensor) -> Tensor:
         """``(B, 3, H, W)`` images in [0, 1] -> the network's input (per-channel standardised; never resized)."""
         return (images - self.mean) / self.std
@@ -240,3 +246,12 @@ def retinanet(num_classes: int, **options: Any) -> Detector:
 def fcos(num_classes: int, **options: Any) -> Detector:
     """FCOS (anchor-free points, centre-ness) on a library backbone + FPN; options: see :class:`Detector`."""
     return Detector(num_classes, **{**options, "head": "fcos"})
+
+
+# The builders take Detector's options but its head: ``build_model`` checks a spec's options (nearest valid name on a
+# typo) and fills their defaults from this signature, as it does for every backbone.
+_BUILDER_SIGNATURE = inspect.signature(Detector.__init__)
+retinanet.__signature__ = fcos.__signature__ = _BUILDER_SIGNATURE.replace(  # type: ignore[attr-defined]
+    parameters=[p for name, p in _BUILDER_SIGNATURE.parameters.items() if name not in ("self", "head")],
+    return_annotation=Detector,
+)

@@ -42,7 +42,8 @@ BATCH = DetectionBatch(
 def icd_method(tmp_path: Path, **changes: object) -> ICD:
     fields = {"student": STUDENT, "teacher": TEACHER, "hidden": 32, "data": {"root": tmp_path}} | changes
     cfg = ICDConfig(name="icd", method="icd", **fields)
-    return ICD(cfg, MethodEnv(FACTS, load_model=lambda spec, num_classes=None: None))
+    ctx = StageContext(tmp_path, tmp_path / "icd", "", logging.getLogger("test"))
+    return ICD(cfg, MethodEnv(FACTS, load_model=ctx.load_model))
 
 
 def student_mimic_gradients(method: ICD) -> list[torch.Tensor | None]:

@@ -9,7 +9,6 @@ from ssl_kd.detection.domain import DOMAIN, DetectionBatch, DetectionDataConfig,
 from ssl_kd.detection.models import Detector
 from ssl_kd.engine.method import MethodEnv, TrainableMethod
 from ssl_kd.errors import ConfigError
-from ssl_kd.registry import MODELS
 
 
 class DetectionTrainConfig(TrainStageConfig):
@@ -19,24 +18,19 @@ class DetectionTrainConfig(TrainStageConfig):
 
 
 def detector_model(spec: ModelSpec, env: MethodEnv) -> Detector:
-    """A new detector ``spec.arch`` (``retinanet``, ``fcos``) sized to the stage's classes, or an earlier stage's.
+    """A new detector ``spec.arch`` (``retinanet``, ``fcos``) sized to the stage's classes, or an earlier stage's,
+    through ``env.load_model``: a new detector's backbone (not its FPN or head) takes ``spec.weights`` (e.g.
+    torchvision's ImageNet ResNet-18 file) or the backbone of stage ``spec.backbone_from``.
 
     Raises:
         ConfigError: the arch or the loaded model is not a detector, or it detects another number of classes.
     """
     facts: DetectionFacts = env.facts
-    if spec.from_ is None:
-        model = MODELS.get(spec.arch)(num_classes=facts.num_classes, **spec.options)
-        if not isinstance(model, Detector):
-            raise ConfigError(f"model {spec.arch!r} is not a detector; detection takes retinanet or fcos")
-        return model
-    model = env.load_model(spec)
+    model = env.load_model(spec, facts.num_classes)
     if not isinstance(model, Detector):
-        raise ConfigError(f"stage {spec.from_!r} made a {type(model).__name__}, not a detector")
-    if model.num_classes != facts.num_classes:
-        raise ConfigError(
-            f"stage {spec.from_!r} detects {model.num_classes} classes; this stage's data has {facts.num_classes}"
-        )
+        arch = getattr(model, "arch", type(model).__name__)
+        made = f"model {spec.arch!r} is" if spec.from_ is None else f"stage {spec.from_!r} made a {arch!r} model,"
+        raise ConfigError(f"{made} not a detector; detection takes retinanet or fcos")
     return model
 
 
