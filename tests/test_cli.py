@@ -13,6 +13,8 @@ from conftest import REPO, TINY_PIPELINE, write_pipeline
 
 
 def _ssl_kd(*args: str) -> subprocess.CompletedProcess:
+    """``python -m ssl_kd ARGS`` in a fresh interpreter: for what only a real process shows (the entry point, the
+    whole of stderr, argparse's exits); the other tests call ``main`` in-process, which skips the torch import."""
     return subprocess.run(
         [sys.executable, "-m", "ssl_kd", *args], cwd=REPO, capture_output=True, text=True, timeout=120
     )
@@ -40,20 +42,20 @@ def test_validate_lists_paths_missing_here_and_require_paths_fails_on_them(
     assert "paths not on this machine" in out
     assert f"stage 'distill': data.root '{tmp_path / 'none'}' does not exist" in out
     assert "weights file '/ckpt/resnet50-11ad3fa6.pth' does not exist" in out
-    result = _ssl_kd("validate", pipeline, f"data.root={tmp_path / 'none'}", "--require-paths")
-    assert result.returncode == 2
-    assert f"data.root '{tmp_path / 'none'}' does not exist" in result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, err = _in_process(capsys, "validate", pipeline, f"data.root={tmp_path / 'none'}", "--require-paths")
+    assert code == 2
+    assert f"data.root '{tmp_path / 'none'}' does not exist" in err
+    assert "Traceback" not in err
 
 
-def test_validate_misspelled_key_exits_nonzero_with_suggestion(tmp_path: Path) -> None:
+def test_validate_misspelled_key_exits_nonzero_with_suggestion(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     raw = copy.deepcopy(TINY_PIPELINE)
     raw["stages"][1]["temperature"] = raw["stages"][1].pop("epochs")
     raw["stages"][1]["tua"] = 2.0
-    result = _ssl_kd("validate", str(write_pipeline(tmp_path / "typo.yaml", raw)))
-    assert result.returncode == 2
-    assert "unknown key 'tua' (did you mean 'tau'?)" in result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, err = _in_process(capsys, "validate", str(write_pipeline(tmp_path / "typo.yaml", raw)))
+    assert code == 2
+    assert "unknown key 'tua' (did you mean 'tau'?)" in err
+    assert "Traceback" not in err
 
 
 def test_missing_data_path_is_one_clear_line(tiny_pipeline: Path, tmp_path: Path) -> None:
@@ -71,9 +73,9 @@ def test_missing_data_path_is_one_clear_line(tiny_pipeline: Path, tmp_path: Path
     assert "data.root '/no/such/dir' does not exist" in lines[0]
 
 
-def test_list_shows_every_registry() -> None:
-    result = _ssl_kd("list")
-    assert result.returncode == 0
+def test_list_shows_every_registry(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = _in_process(capsys, "list")
+    assert code == 0
     for expected in (
         "models:",
         "resnet18",
@@ -88,7 +90,7 @@ def test_list_shows_every_registry() -> None:
         "stages:",
         "probe",
     ):
-        assert expected in result.stdout
+        assert expected in out
 
 
 def test_help_describes_overrides() -> None:
@@ -96,10 +98,10 @@ def test_help_describes_overrides() -> None:
     assert result.returncode == 0 and "--from" in result.stdout and "--run-dir" in result.stdout
 
 
-def test_dry_run_prints_plan(tiny_pipeline: Path, tmp_path: Path) -> None:
-    result = _ssl_kd("run", str(tiny_pipeline), "--run-dir", str(tmp_path / "r"), "--dry-run")
-    assert result.returncode == 0
-    assert result.stdout.split() == ["teacher:", "run", "distill:", "run", "probe:", "run"]
+def test_dry_run_prints_plan(tiny_pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = _in_process(capsys, "run", str(tiny_pipeline), "--run-dir", str(tmp_path / "r"), "--dry-run")
+    assert code == 0
+    assert out.split() == ["teacher:", "run", "distill:", "run", "probe:", "run"]
 
 
 def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
