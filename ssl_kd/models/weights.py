@@ -442,10 +442,16 @@ def load_weights(
             f"{path} ({plan.checkpoint.layout.name} layout) does not fit {plan.arch}: {'; '.join(problems)}; "
             f"check the arch, or set weights_key / strip_prefix (see `ssl-kd inspect {path} --arch {plan.arch}`)"
         )
-    state = model.state_dict()
-    state.update({name: tensor.to(state[name].dtype) for name, tensor in plan.loaded.items()})
-    model.load_state_dict(state)
+    _load_tensors(model, plan.loaded)
     return plan
+
+
+def _load_tensors(model: nn.Module, tensors: Mapping[str, Tensor], state: dict[str, Tensor] | None = None) -> None:
+    """Load ``tensors`` (model names, checked to fit) into ``model``, each cast to its tensor's dtype; the rest of
+    ``state`` (default: the model's own state dict) is kept as it is."""
+    state = model.state_dict() if state is None else state
+    state.update({name: tensor.to(state[name].dtype) for name, tensor in tensors.items()})
+    model.load_state_dict(state)
 
 
 HEAD_PREFIXES = (CLASSIFIER, "pool.")
@@ -475,7 +481,8 @@ def copy_backbone(source: nn.Module, target: nn.Module, source_name: str) -> str
             f"stage {source_name!r} made a {described[0][0]} backbone with options {described[0][1]}; this model's "
             f"backbone is a {described[1][0]} with options {described[1][1]}: give the same arch and options"
         )
-    targets = {k: v for k, v in target_body.state_dict().items() if not k.startswith(CLASSIFIER)}
+    state = target_body.state_dict()
+    targets = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER)}
     tensors: dict[str, Tensor] = {}
     left_out = 0
     for name, tensor in source_body.state_dict().items():
@@ -501,9 +508,7 @@ def copy_backbone(source: nn.Module, target: nn.Module, source_name: str) -> str
     ]
     if problems:
         raise DataError(f"the backbone of stage {source_name!r} does not fit this model: {'; '.join(problems)}")
-    state = target_body.state_dict()
-    state.update({name: tensor.to(state[name].dtype) for name, tensor in tensors.items()})
-    target_body.load_state_dict(state)
+    _load_tensors(target_body, tensors, state)
     arch = getattr(target, "arch", type(target).__name__)
     return (
         f"backbone of stage {source_name!r} ({described[0][0]}): copied {len(tensors)} tensors into {arch}'s "
