@@ -12,18 +12,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def instance_attention_mask(logits: Tensor, real: Tensor, temperature: float = 1.0) -> Tensor:
-    """M[b, h, j] = Σ_{i real} softmax_j(A[b, h, i, :] / T): where the real instances' queries look.
+def instance_attention_mask(logits: Tensor, members: Tensor, temperature: float = 1.0) -> Tensor:
+    """M[b, h, j] = Σ_{i ∈ members} softmax_j(A[b, h, i, :] / T): where the chosen queries look.
 
     Args:
         logits: the decoder's attention logits A over the teacher's FPN, (B, h, K, S).
-        real: which queries are real instances (ground-truth boxes), (B, K) bool; fake and padding queries are left
-            out of the mask.
+        members: which queries enter the mask, (B, K) bool: the real instances (ground-truth boxes), the paper's
+            default; or every valid query, real and fake, when negatives are distilled (the official code's
+            ``DISTILL_NEGATIVE``). Padding queries are never members.
         temperature: T of the softmax.
 
     Returns: (B, h, S), without gradient.
     """
-    weights = (logits.detach().float() / temperature).softmax(-1) * real[:, None, :, None]
+    weights = (logits.detach().float() / temperature).softmax(-1) * members[:, None, :, None]
     return weights.sum(2)
 
 
@@ -32,8 +33,9 @@ class AttentionMaskedMimicLoss(nn.Module):
 
     V_t are the teacher decoder's per-head values (its value projection of the teacher's FPN), V_s the same-shaped
     projection of the student's FPN; LN is a LayerNorm over each head's channels without affine parameters; M is
-    :func:`instance_attention_mask` of the teacher decoder's logits, built only from real instances. An image without
-    real instances contributes zero. The teacher side and M carry no gradient.
+    :func:`instance_attention_mask` of the teacher decoder's logits over its member queries (the real instances, or
+    real and fake ones when negatives are distilled). An image without members contributes zero. The teacher side and
+    M carry no gradient.
 
     Args:
         weight: λ (8 in the paper's code).
@@ -47,8 +49,9 @@ class AttentionMaskedMimicLoss(nn.Module):
         self.weight = weight
         self.temperature = temperature
 
-    def forward(self, student_values: Tensor, teacher_values: Tensor, logits: Tensor, real: Tensor) -> Tensor:
-        """Args: student and teacher values (B, S, h, c); attention logits (B, h, K, S); real (B, K) bool.
+    def forward(self, student_values: Tensor, teacher_values: Tensor, logits: Tensor, members: Tensor) -> Tensor:
+        """Args: student and teacher values (B, S, h, c); attention logits (B, h, K, S); the mask's members (B, K)
+        bool.
 
         Returns: a scalar.
         """
@@ -60,7 +63,7 @@ class AttentionMaskedMimicLoss(nn.Module):
         student = F.layer_norm(student_values.float(), channels)
         teacher = F.layer_norm(teacher_values.detach().float(), channels)
         error = (student - teacher).pow(2).mean(-1).transpose(1, 2)  # (B, h, S)
-        mask = instance_attention_mask(logits, real, self.temperature)
+        mask = instance_attention_mask(logits, members, self.temperature)
         per_head = (mask * error).sum(-1) / mask.sum(-1).clamp(min=1e-6)
         return self.weight * per_head.mean()
 

@@ -65,6 +65,30 @@ def test_warmup_keeps_distillation_off_the_student_then_switches_it_on(tmp_path:
     assert any(grad is not None and grad.abs().sum() > 0 for grad in student)
 
 
+@pytest.mark.parametrize("distill_negative", [False, True])
+def test_the_mimic_mask_holds_real_instances_or_with_negatives_every_valid_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distill_negative: bool
+) -> None:
+    method = icd_method(tmp_path, distill_negative=distill_negative)
+    seen: dict[str, torch.Tensor] = {}
+    sample = method.sampler.forward
+
+    def recording_sampler(*args: object) -> object:
+        seen["queries"] = queries = sample(*args)
+        return queries
+
+    def recording_mimic(values: torch.Tensor, teacher: torch.Tensor, logits: torch.Tensor, members: torch.Tensor):
+        seen["members"] = members
+        return values.sum() * 0
+
+    monkeypatch.setattr(method.sampler, "forward", recording_sampler)
+    monkeypatch.setattr(method.mimic, "forward", recording_mimic)
+    method.training_step(BATCH)
+    queries = seen["queries"]
+    assert (queries.valid & ~queries.real).any()  # the batch has fake queries to leave out or take in
+    assert torch.equal(seen["members"], queries.valid if distill_negative else queries.real)
+
+
 def test_the_warmup_position_is_checkpointed(tmp_path: Path) -> None:
     method = icd_method(tmp_path, warmup_steps=3)
     for step in range(3):

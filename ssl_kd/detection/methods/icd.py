@@ -7,7 +7,7 @@ arXiv 2110.12724 (docs/methods/icd.md) [verified: code megvii-research/ICD, pyto
     q        = MLP(one-hot(class) ⊕ sine-PE(reference point) ⊕ scale one-hots)
     A_t, V_t = cross-attention of q over the frozen teacher's flattened FPN (keys + projected PE, values without)
     L_aux    = BCE(conf(q'), real?) + mean_real Σ_sides |d̂ − d| / (d + d_opposite)   (the decoder's own task)
-    M        = Σ_{i real} softmax_j(A_t[b, h, i, :] / T)
+    M        = Σ_{i real} softmax_j(A_t[b, h, i, :] / T)   (i over real and fake queries with distill_negative)
     L_mimic  = λ · mean_{b,h} [Σ_j M · mean_c (LN(W_v^s F_s) − LN(V_t))² / Σ_j M]
     L        = L_det(student) + L_mimic + L_aux
 
@@ -60,6 +60,9 @@ class ICDConfig(DetectionTrainConfig):
     reference_jitter: float = Field(0.3, ge=0, le=0.5, description="reference point jitter, fraction of the box size")
     mimic_weight: float = Field(8.0, ge=0, description="λ of the attention-masked mimic loss")
     temperature: float = Field(1.0, gt=0, description="T of the attention mask's softmax")
+    distill_negative: bool = Field(
+        False, description="fake queries' attention enters the mimic mask too (the official code's DISTILL_NEGATIVE)"
+    )
     identification_weight: float = Field(1.0, ge=0, description="weight of the real-or-fake BCE")
     localisation_weight: float = Field(1.0, ge=0, description="weight of the side-distance loss on real queries")
     warmup_steps: int = Field(0, ge=0, description="steps with distillation off (student FPN detached); aux trains")
@@ -142,8 +145,9 @@ class ICD(DetectionMethod):
         if not self.distilling:
             student = student.detach()
         values = self.decoder.split_heads(self.student_values(student))
+        members = queries.valid if self.cfg.distill_negative else queries.real
         return terms | {
-            "mimic": self.mimic(values, decoded.values, decoded.logits, queries.real),
+            "mimic": self.mimic(values, decoded.values, decoded.logits, members),
             "identification": self.cfg.identification_weight
             * self.identification(confidence, queries.real, queries.valid),
             "localisation": self.cfg.localisation_weight
