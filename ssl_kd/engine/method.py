@@ -96,7 +96,8 @@ class TrainableMethod(nn.Module):
     domains: ClassVar[tuple[str, ...]] = ()
     update_phases: int = 1
     """Optimiser steps per batch. The engine calls :meth:`step` for each phase in turn and steps the optimiser
-    after each (only parameters that received a gradient move), e.g. DML's alternating peer updates."""
+    after each (only parameters that received a gradient move; an optimiser none of whose parameters did is not
+    stepped), e.g. DML's alternating peer updates, or ICD's extra updates of its auxiliary decoder."""
     find_unused_parameters: bool = False
     """Tell DistributedDataParallel that a step may leave some trainable parameters without a gradient."""
 

@@ -261,7 +261,7 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             for optimizer, params, grad_clip in self.stepped:
-                if optimizer is not self.optimizer and all(p.grad is None for p in params):
+                if all(p.grad is None for p in params):
                     continue  # this phase left the set without gradients (a scaled step would find no inf check)
                 if grad_clip is not None:
                     self.scaler.unscale_(optimizer)

@@ -168,3 +168,25 @@ def test_auxiliary_modules_train_under_their_own_adamw_only(tiny_icd_run: tuple[
     assert {id(p) for group in optimizer.param_groups for p in group["params"]} == auxiliary
     assert trainer.own_base_lrs["auxiliary"][0] == pytest.approx(1e-4)
     assert isinstance(trainer.optimizer, torch.optim.SGD)
+
+
+def test_extra_auxiliary_updates_step_the_decoder_k_times_and_the_student_once(
+    tiny_icd_run: tuple[Path, list], tmp_path: Path
+) -> None:
+    path, _ = tiny_icd_run
+    cfg = load_pipeline(path).stage("icd").model_copy(update={"aux_updates": 3})
+    training = build_training(cfg, StageContext(path.parent / "run", tmp_path, "check", logging.getLogger("test")))
+    method, trainer = training.method, training.trainer
+    assert method.update_phases == 3 and method.find_unused_parameters
+    auxiliary, _ = trainer.own_optimizers["auxiliary"]
+    steps = {"student": 0, "auxiliary": 0}
+    trainer.optimizer.register_step_post_hook(lambda *_: steps.update(student=steps["student"] + 1))
+    auxiliary.register_step_post_hook(lambda *_: steps.update(auxiliary=steps["auxiliary"] + 1))
+    sampled = []
+    sample = method.sampler.forward
+    method.sampler.forward = lambda *args: sampled.append(sample(*args)) or sampled[-1]
+    terms = trainer._train_step(next(iter(trainer.loader)))
+    assert steps == {"student": 1, "auxiliary": 3}
+    assert len(sampled) == 3 and not torch.equal(sampled[0].boxes, sampled[1].boxes)  # fresh fake queries each phase
+    assert method._teacher_levels is None  # the batch's teacher levels are released after its last phase
+    assert {"mimic", "identification", "localisation"} <= set(terms) and method.steps_done.value == 1

@@ -11,6 +11,10 @@ arXiv 2110.12724 (docs/methods/icd.md) [verified: code megvii-research/ICD, pyto
     L_mimic  = λ · mean_{b,h} [Σ_j M · mean_c (LN(W_v^s F_s) − LN(V_t))² / Σ_j M]
     L        = L_det(student) + L_mimic + L_aux
 
+With ``aux_updates`` k > 1 each batch takes k update phases: the first as above, each further one L_aux alone on
+the same batch's teacher features with fresh fake queries, so the decoder makes k updates per student step (the
+paper: 1; a labelled reconstruction for short budgets, where the decoder is still learning when the student stops).
+
 During the first ``warmup_steps`` steps the student's FPN enters the mimic loss detached: distillation is off while
 the decoder learns its task (and the student-side value projection W_v^s learns to read the student). The decoder,
 its encoder and heads and W_v^s train under their own optimiser (``aux_optim``, AdamW lr 1e-4 / wd 1e-4 and gradient
@@ -32,6 +36,7 @@ from ssl_kd.detection.icd import (
     AuxiliaryHeads,
     InstanceDecoder,
     InstanceEncoder,
+    InstanceQueries,
     PositionCache,
     QuerySampler,
     flatten_levels,
@@ -66,6 +71,9 @@ class ICDConfig(DetectionTrainConfig):
     identification_weight: float = Field(1.0, ge=0, description="weight of the real-or-fake BCE")
     localisation_weight: float = Field(1.0, ge=0, description="weight of the side-distance loss on real queries")
     warmup_steps: int = Field(0, ge=0, description="steps with distillation off (student FPN detached); aux trains")
+    aux_updates: int = Field(
+        1, ge=1, description="updates of the auxiliary task per student step (phases; 1: the paper's joint step)"
+    )
     aux_optim: OptimConfig = Field(default_factory=auxiliary_optim, description="optimiser of the auxiliary modules")
     aux_grad_clip: float | None = Field(0.01, gt=0, description="max gradient norm of the auxiliary modules")
 
@@ -114,6 +122,9 @@ class ICD(DetectionMethod):
         self.student_values = nn.Linear(self.student.fpn_channels, cfg.hidden)
         self.positions = PositionCache(self.teacher.fpn_channels)
         self.steps_done = StepCounter()
+        self.update_phases = cfg.aux_updates
+        self.find_unused_parameters = cfg.aux_updates > 1  # the auxiliary phases leave the student without gradients
+        self._teacher_levels: list[Tensor] | None = None
         self.mimic = AttentionMaskedMimicLoss(cfg.mimic_weight, cfg.temperature)
         self.identification = InstanceIdentificationLoss()
         self.localisation = InstanceLocalisationLoss()
@@ -133,11 +144,36 @@ class ICD(DetectionMethod):
     def teacher_levels(self, images: Tensor) -> list[Tensor]:
         return self.teacher.features(self.teacher.normalize(images))
 
+    def step(self, inputs: DetectionBatch, phase: int) -> dict[str, Tensor]:
+        if phase == 0:
+            return self.training_step(inputs)
+        teacher = self._teacher_levels
+        if phase == self.update_phases - 1:
+            self._teacher_levels = None
+        return self.auxiliary_step(inputs, teacher)
+
+    def auxiliary_step(self, batch: DetectionBatch, teacher: list[Tensor]) -> dict[str, Tensor]:
+        """L_aux alone on a batch's teacher FPN levels, with freshly sampled fake queries."""
+        queries = self.sampler(batch.boxes, batch.labels, self.image_size)
+        decoded = self.decoder(self.encoder(queries), flatten_levels(teacher), self.positions(teacher))
+        return self.auxiliary_terms(queries, *self.heads(decoded.instances))
+
+    def auxiliary_terms(self, queries: InstanceQueries, confidence: Tensor, distances: Tensor) -> dict[str, Tensor]:
+        """The decoder's own task: real-or-fake BCE and the real queries' side-distance loss, weighted."""
+        return {
+            "identification": self.cfg.identification_weight
+            * self.identification(confidence, queries.real, queries.valid),
+            "localisation": self.cfg.localisation_weight
+            * self.localisation(distances, queries.side_distances(), queries.real),
+        }
+
     def training_step(self, batch: DetectionBatch) -> dict[str, Tensor]:
         images = self.student.normalize(batch.images)
         levels = self.student.features(images)
         terms = self.student.detection_losses(images, levels, batch.boxes, batch.labels)
         teacher = frozen_forward(self.teacher_levels, batch.images)
+        if self.update_phases > 1:
+            self._teacher_levels = teacher  # read by the auxiliary phases of this batch
         queries = self.sampler(batch.boxes, batch.labels, self.image_size)
         decoded = self.decoder(self.encoder(queries), flatten_levels(teacher), self.positions(teacher))
         confidence, distances = self.heads(decoded.instances)
@@ -146,13 +182,8 @@ class ICD(DetectionMethod):
             student = student.detach()
         values = self.decoder.split_heads(self.student_values(student))
         members = queries.valid if self.cfg.distill_negative else queries.real
-        return terms | {
-            "mimic": self.mimic(values, decoded.values, decoded.logits, members),
-            "identification": self.cfg.identification_weight
-            * self.identification(confidence, queries.real, queries.valid),
-            "localisation": self.cfg.localisation_weight
-            * self.localisation(distances, queries.side_distances(), queries.real),
-        }
+        mimic = self.mimic(values, decoded.values, decoded.logits, members)
+        return terms | {"mimic": mimic} | self.auxiliary_terms(queries, confidence, distances)
 
     def on_step_end(self, step: int) -> None:
         self.steps_done.increment()
