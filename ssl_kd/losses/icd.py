@@ -8,8 +8,13 @@ queries per image (real, fake, padding), h heads, S flattened FPN positions, c c
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+DistillNorm = Literal["ln", "tln", "none"]
+DISTILL_NORMS: tuple[str, ...] = get_args(DistillNorm)
 
 
 def instance_attention_mask(logits: Tensor, members: Tensor, temperature: float = 1.0) -> Tensor:
@@ -32,7 +37,9 @@ class AttentionMaskedMimicLoss(nn.Module):
     """λ · mean_{b,h} [ Σ_j M[b,h,j] · mean_c (LN(V_s) − LN(V_t))²[b,j,h,c] / Σ_j M[b,h,j] ].
 
     V_t are the teacher decoder's per-head values (its value projection of the teacher's FPN), V_s the same-shaped
-    projection of the student's FPN; LN is a LayerNorm over each head's channels without affine parameters; M is
+    projection of the student's FPN; LN is a LayerNorm over each head's channels without affine parameters, applied
+    to both sides (``norm="ln"``, the paper's code's default), to the teacher only (``"tln"``: the student's values
+    must match the normalised teacher's in scale too) or to neither (``"none"``), the code's ``DISTILL_NORM``; M is
     :func:`instance_attention_mask` of the teacher decoder's logits over its member queries (the real instances, or
     real and fake ones when negatives are distilled). An image without members contributes zero. The teacher side and
     M carry no gradient.
@@ -40,14 +47,18 @@ class AttentionMaskedMimicLoss(nn.Module):
     Args:
         weight: λ (8 in the paper's code).
         temperature: T of the mask's softmax (1 in the paper's code).
+        norm: which sides are layer-normalised: ``"ln"`` both, ``"tln"`` the teacher's, ``"none"`` neither.
     """
 
-    def __init__(self, weight: float = 8.0, temperature: float = 1.0) -> None:
+    def __init__(self, weight: float = 8.0, temperature: float = 1.0, norm: DistillNorm = "ln") -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if norm not in DISTILL_NORMS:
+            raise ValueError(f"norm must be one of {DISTILL_NORMS}, got {norm!r}")
         self.weight = weight
         self.temperature = temperature
+        self.norm = norm
 
     def forward(self, student_values: Tensor, teacher_values: Tensor, logits: Tensor, members: Tensor) -> Tensor:
         """Args: student and teacher values (B, S, h, c); attention logits (B, h, K, S); the mask's members (B, K)
@@ -60,8 +71,11 @@ class AttentionMaskedMimicLoss(nn.Module):
                 f"value shapes differ: student {tuple(student_values.shape)}, teacher {tuple(teacher_values.shape)}"
             )
         channels = student_values.shape[-1:]
-        student = F.layer_norm(student_values.float(), channels)
-        teacher = F.layer_norm(teacher_values.detach().float(), channels)
+        student, teacher = student_values.float(), teacher_values.detach().float()
+        if self.norm != "none":
+            teacher = F.layer_norm(teacher, channels)
+        if self.norm == "ln":
+            student = F.layer_norm(student, channels)
         error = (student - teacher).pow(2).mean(-1).transpose(1, 2)  # (B, h, S)
         mask = instance_attention_mask(logits, members, self.temperature)
         per_head = (mask * error).sum(-1) / mask.sum(-1).clamp(min=1e-6)

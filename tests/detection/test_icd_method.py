@@ -89,6 +89,16 @@ def test_the_mimic_mask_holds_real_instances_or_with_negatives_every_valid_query
     assert torch.equal(seen["members"], queries.valid if distill_negative else queries.real)
 
 
+@pytest.mark.parametrize("norm", ["ln", "tln", "none"])
+def test_distill_norm_reaches_the_mimic_loss(tmp_path: Path, norm: str) -> None:
+    assert icd_method(tmp_path, distill_norm=norm).mimic.norm == norm
+
+
+def test_an_unknown_distill_norm_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="distill_norm"):
+        icd_method(tmp_path, distill_norm="batch")
+
+
 def test_the_warmup_position_is_checkpointed(tmp_path: Path) -> None:
     method = icd_method(tmp_path, warmup_steps=3)
     for step in range(3):

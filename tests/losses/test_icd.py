@@ -48,6 +48,30 @@ def test_mimic_loss_known_value() -> None:
     assert student.grad is not None and teacher.grad is None and logits.grad is None
 
 
+@pytest.mark.parametrize("norm", ["tln", "none"])
+def test_mimic_loss_known_value_without_the_student_norm(norm: str) -> None:
+    # the values of test_mimic_loss_known_value; the student side raw, the teacher side LN'd (tln) or raw (none)
+    student = torch.tensor([[[[1.0, 3.0]], [[0.0, 2.0]]]], requires_grad=True)
+    teacher = torch.tensor([[[[3.0, 1.0]], [[0.0, 4.0]]]])
+    logits = torch.tensor([[[[0.0, math.log(3.0)], [9.0, -9.0]]]])
+    loss = AttentionMaskedMimicLoss(weight=8.0, norm=norm)(student, teacher, logits, torch.tensor([[True, False]]))
+    r = 1 / math.sqrt(1 + 1e-5)
+    target = torch.tensor([[r, -r], [-r, r]]) if norm == "tln" else torch.tensor([[3.0, 1.0], [0.0, 4.0]])
+    error = (student.detach()[0, :, 0] - target).pow(2).mean(-1)  # per position, over the 2 channels
+    assert loss.item() == pytest.approx(8.0 * (0.25 * error[0] + 0.75 * error[1]).item(), rel=1e-6)
+    if norm == "none":
+        assert loss.item() == pytest.approx(8.0 * (0.25 * 4 + 0.75 * 2))
+    loss.backward()
+    # d/ds of 8 · M_j / ΣM · mean_c (s − t)²  =  8 · M_j · (s − t)  (2 channels, ΣM = 1)
+    expected = 8.0 * torch.tensor([[0.25], [0.75]]) * (student.detach()[0, :, 0] - target)
+    assert torch.allclose(student.grad[0, :, 0], expected, atol=1e-5)
+
+
+def test_mimic_loss_rejects_an_unknown_norm() -> None:
+    with pytest.raises(ValueError, match="norm must be one of"):
+        AttentionMaskedMimicLoss(norm="batch")  # type: ignore[arg-type]
+
+
 def official_mimic(
     student: torch.Tensor, teacher: torch.Tensor, logits: torch.Tensor, real: torch.Tensor
 ) -> torch.Tensor:

@@ -8,7 +8,7 @@ arXiv 2110.12724 (docs/methods/icd.md) [verified: code megvii-research/ICD, pyto
     A_t, V_t = cross-attention of q over the frozen teacher's flattened FPN (keys + projected PE, values without)
     L_aux    = BCE(conf(q'), real?) + mean_real Σ_sides |d̂ − d| / (d + d_opposite)   (the decoder's own task)
     M        = Σ_{i real} softmax_j(A_t[b, h, i, :] / T)   (i over real and fake queries with distill_negative)
-    L_mimic  = λ · mean_{b,h} [Σ_j M · mean_c (LN(W_v^s F_s) − LN(V_t))² / Σ_j M]
+    L_mimic  = λ · mean_{b,h} [Σ_j M · mean_c (LN(W_v^s F_s) − LN(V_t))² / Σ_j M]   (LN per distill_norm)
     L        = L_det(student) + L_mimic + L_aux
 
 With ``aux_updates`` k > 1 each batch takes k update phases: the first as above, each further one L_aux alone on
@@ -45,7 +45,12 @@ from ssl_kd.detection.methods.base import DetectionMethod, DetectionTrainConfig,
 from ssl_kd.detection.models import Detector
 from ssl_kd.engine.method import MethodEnv, OwnOptimizer, register_method
 from ssl_kd.errors import ConfigError
-from ssl_kd.losses.icd import AttentionMaskedMimicLoss, InstanceIdentificationLoss, InstanceLocalisationLoss
+from ssl_kd.losses.icd import (
+    AttentionMaskedMimicLoss,
+    DistillNorm,
+    InstanceIdentificationLoss,
+    InstanceLocalisationLoss,
+)
 
 
 def auxiliary_optim() -> OptimConfig:
@@ -65,6 +70,9 @@ class ICDConfig(DetectionTrainConfig):
     reference_jitter: float = Field(0.3, ge=0, le=0.5, description="reference point jitter, fraction of the box size")
     mimic_weight: float = Field(8.0, ge=0, description="λ of the attention-masked mimic loss")
     temperature: float = Field(1.0, gt=0, description="T of the attention mask's softmax")
+    distill_norm: DistillNorm = Field(
+        "ln", description="LayerNorm of the mimicked values: both sides, the teacher's only (tln) or none"
+    )
     distill_negative: bool = Field(
         False, description="fake queries' attention enters the mimic mask too (the official code's DISTILL_NEGATIVE)"
     )
@@ -125,7 +133,7 @@ class ICD(DetectionMethod):
         self.update_phases = cfg.aux_updates
         self.find_unused_parameters = cfg.aux_updates > 1  # the auxiliary phases leave the student without gradients
         self._teacher_levels: list[Tensor] | None = None
-        self.mimic = AttentionMaskedMimicLoss(cfg.mimic_weight, cfg.temperature)
+        self.mimic = AttentionMaskedMimicLoss(cfg.mimic_weight, cfg.temperature, cfg.distill_norm)
         self.identification = InstanceIdentificationLoss()
         self.localisation = InstanceLocalisationLoss()
 
