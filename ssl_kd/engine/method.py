@@ -125,6 +125,10 @@ class TrainableMethod(nn.Module):
         """
         return {}
 
+    def on_train_start(self) -> None:
+        """Hook before the first step of a stage that starts from scratch, not of one resumed from a checkpoint
+        (the checkpoint already holds what it did), e.g. ICD's decoder pre-training. Default: nothing."""
+
     def on_step_end(self, step: int) -> None:
         """Hook after each optimiser step (momentum encoders, queues)."""
 

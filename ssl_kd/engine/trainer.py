@@ -160,6 +160,8 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train to the end (or resume to the end) and return the final training metrics."""
         self._resume()
+        if self.step == 0:
+            self.method.on_train_start()
         writer = self._tensorboard()
         bar = tqdm(
             total=self.total_steps,

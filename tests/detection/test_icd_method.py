@@ -12,6 +12,7 @@ import torch
 
 from ssl_kd.config import load_pipeline
 from ssl_kd.detection.domain import DetectionBatch, DetectionFacts
+from ssl_kd.detection.icd import flatten_levels
 from ssl_kd.detection.methods.icd import ICD, ICDConfig
 from ssl_kd.detection.models import Detector
 from ssl_kd.engine.method import MethodEnv
@@ -200,3 +201,55 @@ def test_extra_auxiliary_updates_step_the_decoder_k_times_and_the_student_once(
     assert len(sampled) == 3 and not torch.equal(sampled[0].boxes, sampled[1].boxes)  # fresh fake queries each phase
     assert method._teacher_levels is None  # the batch's teacher levels are released after its last phase
     assert {"mimic", "identification", "localisation"} <= set(terms) and method.steps_done.value == 1
+
+
+@torch.no_grad()
+def auxiliary_loss(method: ICD, levels: list[torch.Tensor], boxes: list, labels: list) -> float:
+    """L_aux of the whole cached training set under fixed fake queries."""
+    torch.manual_seed(0)
+    queries = method.sampler(boxes, labels, method.image_size)
+    decoded = method.decoder(method.encoder(queries), flatten_levels(levels), method.positions(levels))
+    return float(sum(method.auxiliary_terms(queries, *method.heads(decoded.instances)).values()))
+
+
+def test_decoder_pretraining_trains_the_auxiliary_task_alone_before_the_first_step(
+    tiny_icd_run: tuple[Path, list], tmp_path: Path
+) -> None:
+    path, _ = tiny_icd_run
+    cfg = load_pipeline(path).stage("icd")
+    cfg = cfg.model_copy(
+        update={"decoder_pretrain_steps": 40, "aux_optim": cfg.aux_optim.model_copy(update={"lr": 3e-3})}
+    )
+    training = build_training(cfg, StageContext(path.parent / "run", tmp_path, "check", logging.getLogger("test")))
+    method = training.method
+    levels, boxes, labels = method.training_teacher_levels()
+    assert len(boxes) == 8 and [level.shape[0] for level in levels] == [8] * len(levels)
+    torch.testing.assert_close(
+        levels[0][:1], method.teacher_levels(method.env.data.train.load(0)[None].float() / 255)[0], atol=1e-4, rtol=1e-4
+    )
+    student = [p.detach().clone() for p in method.student.parameters()]
+    projection = method.student_values.weight.detach().clone()
+    before = auxiliary_loss(method, levels, boxes, labels)
+    method.on_train_start()
+    after = auxiliary_loss(method, levels, boxes, labels)
+    assert after < 0.9 * before
+    assert all(torch.equal(a, b) for a, b in zip(student, method.student.parameters(), strict=True))
+    assert torch.equal(projection, method.student_values.weight)  # W_v^s reads the student: it waits for it
+
+
+def test_a_resumed_stage_does_not_pretrain_its_decoder_again(tiny_icd_run: tuple[Path, list], tmp_path: Path) -> None:
+    path, _ = tiny_icd_run
+    cfg = load_pipeline(path).stage("icd").model_copy(update={"decoder_pretrain_steps": 3})
+    calls = []
+    for _ in range(2):
+        training = build_training(cfg, StageContext(path.parent / "run", tmp_path, "check", logging.getLogger("test")))
+        pretrain = training.method.pretrain_decoder
+        training.method.pretrain_decoder = lambda steps, pretrain=pretrain: calls.append(steps) or pretrain(steps)
+        training.trainer.fit()
+    assert calls == [3]  # the second fit resumed from the first one's checkpoint
+
+
+def test_decoder_pretraining_left_at_zero_stays_out_of_the_fingerprint(tmp_path: Path) -> None:
+    fields = {"name": "icd", "method": "icd", "student": STUDENT, "teacher": TEACHER, "data": {"root": tmp_path}}
+    assert "decoder_pretrain_steps" not in ICDConfig(**fields).model_dump()  # runs from before the option stay valid
+    assert ICDConfig(**fields, decoder_pretrain_steps=5).model_dump()["decoder_pretrain_steps"] == 5

@@ -15,6 +15,12 @@ With ``aux_updates`` k > 1 each batch takes k update phases: the first as above,
 the same batch's teacher features with fresh fake queries, so the decoder makes k updates per student step (the
 paper: 1; a labelled reconstruction for short budgets, where the decoder is still learning when the student stops).
 
+With ``decoder_pretrain_steps`` N > 0 the encoder, decoder and heads first train N steps on L_aux alone, before the
+student's first step, over the frozen teacher's FPN levels of the un-augmented training images (computed once and
+kept in memory), under a fresh ``aux_optim`` and its schedule stretched over the N steps. Not in the paper, whose
+decoder learns beside its student for 90k iterations: a labelled reconstruction for budgets so short that the decoder
+is still learning its task when the student stops (benchmarks/results/icd.md, "Is the decoder still learning").
+
 During the first ``warmup_steps`` steps the student's FPN enters the mimic loss detached: distillation is off while
 the decoder learns its task (and the student-side value projection W_v^s learns to read the student). The decoder,
 its encoder and heads and W_v^s train under their own optimiser (``aux_optim``, AdamW lr 1e-4 / wd 1e-4 and gradient
@@ -23,11 +29,13 @@ clipping 0.01 in the paper's code); the student under the stage's ``optim``. The
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, OptimConfig
@@ -43,7 +51,9 @@ from ssl_kd.detection.icd import (
 )
 from ssl_kd.detection.methods.base import DetectionMethod, DetectionTrainConfig, detector_model
 from ssl_kd.detection.models import Detector
+from ssl_kd.engine.device import seed_step
 from ssl_kd.engine.method import MethodEnv, OwnOptimizer, register_method
+from ssl_kd.engine.optim import build_optimizer, lr_factor
 from ssl_kd.errors import ConfigError
 from ssl_kd.losses.icd import (
     AttentionMaskedMimicLoss,
@@ -51,6 +61,10 @@ from ssl_kd.losses.icd import (
     InstanceIdentificationLoss,
     InstanceLocalisationLoss,
 )
+
+LOG = logging.getLogger("ssl_kd")
+PRETRAIN_CACHE_BYTES = 4 * 2**30
+"""Most memory the decoder pre-training's cache of teacher FPN levels may take (the digit canvases: ~45 MB)."""
 
 
 def auxiliary_optim() -> OptimConfig:
@@ -82,8 +96,23 @@ class ICDConfig(DetectionTrainConfig):
     aux_updates: int = Field(
         1, ge=1, description="updates of the auxiliary task per student step (phases; 1: the paper's joint step)"
     )
+    decoder_pretrain_steps: int = Field(
+        0,
+        ge=0,
+        description="steps of the auxiliary task alone on the teacher's FPN of the un-augmented training images, "
+        "before the student's first step (0: none, the paper)",
+    )
     aux_optim: OptimConfig = Field(default_factory=auxiliary_optim, description="optimiser of the auxiliary modules")
     aux_grad_clip: float | None = Field(0.01, gt=0, description="max gradient norm of the auxiliary modules")
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_pretraining(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``decoder_pretrain_steps: 0`` is left out of dumps, so that runs from before it existed keep their
+        fingerprints."""
+        dumped = handler(self)
+        if not dumped.get("decoder_pretrain_steps"):
+            dumped.pop("decoder_pretrain_steps", None)
+        return dumped
 
 
 class StepCounter(nn.Module):
@@ -148,6 +177,104 @@ class ICD(DetectionMethod):
     def own_optimizers(self) -> dict[str, OwnOptimizer]:
         parameters = [p for module in self.auxiliary_modules() for p in module.parameters()]
         return {"auxiliary": OwnOptimizer(parameters, self.cfg.aux_optim, self.cfg.aux_grad_clip)}
+
+    def on_train_start(self) -> None:
+        if self.cfg.decoder_pretrain_steps:
+            self.pretrain_decoder(self.cfg.decoder_pretrain_steps)
+
+    @torch.no_grad()
+    def training_teacher_levels(self) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """The frozen teacher's FPN levels (N, C, H_l, W_l) of every decodable training image, un-augmented, with
+        the images' boxes and labels (undecodable images are left out and counted in the log).
+
+        Raises:
+            ConfigError: the levels of the whole training set would not fit in PRETRAIN_CACHE_BYTES.
+        """
+        source = self.env.data.train
+        device = self.sampler.size_mean.device
+        chunks: list[list[Tensor]] = []
+        boxes: list[Tensor] = []
+        labels: list[Tensor] = []
+        skipped = 0
+        chunk = self.cfg.data.eval_batch_size
+        for start in range(0, len(source), chunk):
+            images = []
+            for index in range(start, min(start + chunk, len(source))):
+                try:
+                    images.append(source.load(index))
+                except (OSError, RuntimeError, ValueError):
+                    skipped += 1
+                    continue
+                image_boxes, image_labels = source.targets(index)
+                boxes.append(image_boxes)
+                labels.append(image_labels)
+            if not images:
+                continue
+            levels = self.teacher_levels(torch.stack(images).to(device).float().div_(255))
+            if not chunks:
+                per_image = sum(level[0].numel() * level.element_size() for level in levels)
+                if per_image * len(source) > PRETRAIN_CACHE_BYTES:
+                    raise ConfigError(
+                        f"stage {self.cfg.name!r}: decoder_pretrain_steps keeps the teacher's FPN of every training "
+                        f"image in memory: {len(source)} images x {per_image / 2**20:.1f} MiB exceed "
+                        f"{PRETRAIN_CACHE_BYTES / 2**30:.0f} GiB; set decoder_pretrain_steps: 0 or train on fewer or "
+                        "smaller images"
+                    )
+            chunks.append(levels)
+        if not chunks:
+            raise ConfigError(f"stage {self.cfg.name!r}: no training image could be decoded for decoder_pretrain_steps")
+        if skipped:
+            LOG.warning("%s: decoder pre-training skipped %d undecodable training images", self.cfg.name, skipped)
+        return [torch.cat(level) for level in zip(*chunks, strict=True)], boxes, labels
+
+    def pretrain_decoder(self, steps: int) -> None:
+        """L_aux alone for ``steps`` steps on the teacher's cached training levels (see the module docstring)."""
+        levels, boxes, labels = self.training_teacher_levels()
+        count, batch_size = len(boxes), min(self.cfg.data.batch_size, len(boxes))
+        optim = self.cfg.aux_optim
+        parameters = [p for module in (self.encoder, self.decoder, self.heads) for p in module.parameters()]
+        optimizer = build_optimizer(((f"auxiliary.{i}", p) for i, p in enumerate(parameters)), optim)
+        base_lrs = [group["lr"] for group in optimizer.param_groups]
+        seed_step(self.cfg.engine.seed, 0, levels[0].device)  # the trainer reseeds before each student step
+        order = torch.randperm(count)
+        sums = torch.zeros(2, device=levels[0].device)
+        tail = max(1, steps // 10)
+        bar = tqdm(
+            range(steps),
+            desc=f"{self.cfg.name}: decoder",
+            unit="step",
+            disable=None if self.cfg.engine.progress else True,
+        )
+        for step in bar:
+            if len(order) < batch_size:
+                order = torch.cat((order, torch.randperm(count)))
+            chosen, order = order[:batch_size], order[batch_size:]
+            teacher = [level[chosen.to(level.device)] for level in levels]
+            picked = chosen.tolist()
+            queries = self.sampler([boxes[i] for i in picked], [labels[i] for i in picked], self.image_size)
+            decoded = self.decoder(self.encoder(queries), flatten_levels(teacher), self.positions(teacher))
+            terms = self.auxiliary_terms(queries, *self.heads(decoded.instances))
+            factor = lr_factor(step, steps, max(1, count // batch_size), optim)
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
+            optimizer.zero_grad(set_to_none=True)
+            sum(terms.values()).backward()
+            if self.cfg.aux_grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(parameters, self.cfg.aux_grad_clip)
+            optimizer.step()
+            if step >= steps - tail:
+                sums += torch.stack([terms["identification"].detach(), terms["localisation"].detach()])
+        identification, localisation = (sums / tail).tolist()
+        LOG.info(
+            "%s: decoder pre-trained %d steps on the teacher's FPN of %d training images; last %d steps: "
+            "identification %.3f, localisation %.3f",
+            self.cfg.name,
+            steps,
+            count,
+            tail,
+            identification,
+            localisation,
+        )
 
     def teacher_levels(self, images: Tensor) -> list[Tensor]:
         return self.teacher.features(self.teacher.normalize(images))
