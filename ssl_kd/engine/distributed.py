@@ -140,3 +140,11 @@ def broadcast_object(value: Any) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def broadcast_tensors_(tensors: list[torch.Tensor]) -> None:
+    """Overwrite ``tensors`` in place with rank 0's (e.g. parameters a method trained outside the DDP step)."""
+    if not is_distributed():
+        return
+    for tensor in tensors:
+        dist.broadcast(tensor, src=0)

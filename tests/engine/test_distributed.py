@@ -72,6 +72,14 @@ def _nt_xent_worker(rank: int, init_file: str, out: str) -> None:
     dist.destroy_process_group()
 
 
+def _broadcast_worker(rank: int, init_file: str, out: str) -> None:
+    _init(rank, init_file)
+    tensors = [torch.full((3,), float(rank + 1)), torch.full((2, 2), 10.0 * (rank + 1))]
+    distributed.broadcast_tensors_(tensors)
+    torch.save({"tensors": tensors}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
 def _spawn(worker, tmp_path: Path) -> list[dict]:
     mp.spawn(worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD, join=True)
     return [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(WORLD)]
@@ -156,6 +164,11 @@ def test_sync_batchnorm_on_cpu_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(trainer.distributed, "is_distributed", lambda: True)
     with pytest.raises(ConfigError, match="sync_batchnorm needs CUDA"):
         trainer.wrap_for_ranks(torch.nn.Module(), torch.device("cpu"), sync_batchnorm=True)
+
+
+def test_broadcast_gives_every_rank_rank_zeros_tensors(tmp_path: Path) -> None:
+    for result in _spawn(_broadcast_worker, tmp_path):
+        torch.testing.assert_close(result["tensors"], [torch.ones(3), torch.full((2, 2), 10.0)])
 
 
 def test_single_process_helpers_are_identities() -> None:

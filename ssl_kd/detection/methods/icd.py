@@ -51,6 +51,7 @@ from ssl_kd.detection.icd import (
 )
 from ssl_kd.detection.methods.base import DetectionMethod, DetectionTrainConfig, detector_model
 from ssl_kd.detection.models import Detector
+from ssl_kd.engine import distributed
 from ssl_kd.engine.device import seed_step
 from ssl_kd.engine.method import MethodEnv, OwnOptimizer, register_method
 from ssl_kd.engine.optim import build_optimizer, lr_factor
@@ -264,6 +265,8 @@ class ICD(DetectionMethod):
             optimizer.step()
             if step >= steps - tail:
                 sums += torch.stack([terms["identification"].detach(), terms["localisation"].detach()])
+        with torch.no_grad():
+            distributed.broadcast_tensors_([p.data for p in parameters])  # every rank starts from rank 0's decoder
         identification, localisation = (sums / tail).tolist()
         LOG.info(
             "%s: decoder pre-trained %d steps on the teacher's FPN of %d training images; last %d steps: "
