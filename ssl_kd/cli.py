@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ssl_kd.errors import SslKdError
+from ssl_kd.errors import ConfigError, SslKdError
 
 EPILOG = """examples:
   ssl-kd run pipelines/kd_digits.yaml
@@ -102,8 +102,15 @@ def _parser() -> argparse.ArgumentParser:
         "--require-paths", action="store_true", help="fail when a data.root or weights file does not exist here"
     )
 
-    listing = commands.add_parser("list", help="list registered models, methods, datasets and stage kinds")
+    listing = commands.add_parser(
+        "list",
+        help="list registered models, methods, datasets and stage kinds",
+        description="List what is registered; with a method's name, that method's stage keys, defaults and meanings.",
+        epilog="examples:\n  ssl-kd list methods\n  ssl-kd list methods icd",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     listing.add_argument("what", nargs="?", choices=["models", "methods", "datasets", "stages", "domains"])
+    listing.add_argument("name", nargs="?", help="with 'methods': a method whose stage keys to show")
     _add_export_parsers(commands)
     _add_data_parser(commands)
     _add_inspect_parser(commands)
@@ -397,6 +404,11 @@ def _list(args: argparse.Namespace) -> int:
     from ssl_kd.registry import DATASETS, DOMAINS, METHODS, MODELS, STAGES
 
     builtins.load()
+    if args.name is not None:
+        if args.what != "methods":
+            raise ConfigError(f"a name ({args.name!r}) follows 'methods' only: ssl-kd list methods {args.name}")
+        print(method_keys(args.name, METHODS.get(args.name)))
+        return 0
     registries = {"models": MODELS, "methods": METHODS, "datasets": DATASETS, "stages": STAGES, "domains": DOMAINS}
     for name, registry in registries.items():
         if args.what in (None, name):
@@ -407,6 +419,33 @@ def _list(args: argparse.Namespace) -> int:
                 domain = getattr(item, "domain", None) or ", ".join(getattr(item, "domains", ()))
                 print(f"  {key:<22} {f'[{domain}] ' if domain else ''}{summary}")
     return 0
+
+
+def method_keys(name: str, method: type) -> str:
+    """The stage keys ``method``'s config adds to every training stage's, each with its default and description."""
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    from ssl_kd.config.schema import TrainStageConfig
+
+    doc = (method.__doc__ or "").strip()
+    lines = [f"{name} [{', '.join(method.domains)}]: {doc.splitlines()[0] if doc else ''}", "keys:"]
+    config = method.config_class
+    common = set(TrainStageConfig.model_fields) | {"data"}
+    for key, field in config.model_fields.items():
+        if key in common:
+            continue
+        if field.default is not PydanticUndefined:
+            default = repr(field.default)
+        elif field.default_factory is not None:
+            value = field.default_factory()
+            default = repr(value.model_dump(exclude_defaults=True) if isinstance(value, BaseModel) else value)
+        else:
+            default = "(required)"
+        shown = field.alias or key
+        lines.append(f"  {shown:<24} {default:<14} {field.description or ''}".rstrip())
+    lines.append(f"and every training stage's: {', '.join(sorted(common - {'kind', 'name', 'method'}))}")
+    return "\n".join(lines)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -104,6 +104,32 @@ def test_dry_run_prints_plan(tiny_pipeline: Path, tmp_path: Path, capsys: pytest
     assert out.split() == ["teacher:", "run", "distill:", "run", "probe:", "run"]
 
 
+def test_list_methods_name_shows_the_methods_own_keys(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = _in_process(capsys, "list", "methods", "icd")
+    assert code == 0 and out.startswith("icd [object_detection]: ")
+    line = next(line for line in out.splitlines() if line.split()[:1] == ["decoder_pretrain_steps"])
+    assert line.split()[1] == "0" and "before the student's first step" in line
+    assert "teacher                  (required)" in out and "'lr': 0.0001" in out  # aux_optim's factory default
+    assert not any(line.split()[:1] == ["epochs"] for line in out.splitlines())  # common keys are summarised
+
+
+def test_list_methods_names_every_registered_methods_keys(capsys: pytest.CaptureFixture) -> None:
+    from ssl_kd import builtins
+    from ssl_kd.cli import method_keys
+    from ssl_kd.registry import METHODS
+
+    builtins.load()
+    for name, method in METHODS.items():
+        assert method_keys(name, method).startswith(f"{name} [")
+
+
+def test_list_of_an_unknown_method_names_the_nearest(capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _in_process(capsys, "list", "methods", "icdd")
+    assert code != 0 and "did you mean 'icd'" in err
+    code, _, err = _in_process(capsys, "list", "models", "icd")
+    assert code != 0 and "follows 'methods' only" in err
+
+
 def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     from ssl_kd.cli import main
 
