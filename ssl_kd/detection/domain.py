@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -42,7 +42,6 @@ from ssl_kd.evaluation.coco_map import coco_box_map
 from ssl_kd.registry import DATASETS, register_dataset
 
 DOMAIN = "object_detection"
-DIGIT_ONLY = ("train_canvases", "test_canvases", "canvas_seed")
 COCO_ONLY = ("annotations", "images", "test_annotations", "test_images")
 
 
@@ -94,6 +93,9 @@ class DetectionDataConfig(DatasetConfig):
     train_canvases: int = Field(2000, ge=1, description="digits_detection: training canvases")
     test_canvases: int = Field(400, ge=1, description="digits_detection: test canvases")
     canvas_seed: int = Field(0, description="digits_detection: generator seed")
+    clutter: int | None = Field(
+        None, ge=0, description="digits_detection: most unlabelled digit fragments per canvas, 0..clutter (unset: 2)"
+    )
     annotations: Path | None = Field(None, description="coco: training instances JSON (relative to data.root)")
     images: Path | None = Field(None, description="coco: its image folder (default: root/<split name of the JSON>)")
     test_annotations: Path | None = Field(
@@ -111,7 +113,17 @@ class DetectionDataConfig(DatasetConfig):
             given = [key for key in COCO_ONLY if getattr(self, key) is not None]
             if given:
                 raise ValueError(f"{', '.join(f'data.{k}' for k in given)} only apply to the coco dataset")
+        if self.name == "coco" and self.clutter is not None:
+            raise ValueError("data.clutter only applies to the digits_detection dataset")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_clutter(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Unset ``clutter`` is left out of dumps (and fingerprints), so that runs from before it existed stay valid."""
+        dumped = handler(self)
+        if dumped.get("clutter") is None:
+            dumped.pop("clutter", None)
+        return dumped
 
     def canvas_settings(self) -> DigitCanvasSettings:
         """The digit-canvas generator settings of this config."""
@@ -120,6 +132,7 @@ class DetectionDataConfig(DatasetConfig):
             test_canvases=self.test_canvases,
             size=self.image_size,
             seed=self.canvas_seed,
+            **({} if self.clutter is None else {"clutter": self.clutter}),
         )
 
 

@@ -22,7 +22,7 @@ from ssl_kd.detection.data import (
     read_coco,
     render_canvas,
 )
-from ssl_kd.detection.domain import AugmentedDetections, detection_facts
+from ssl_kd.detection.domain import AugmentedDetections, DetectionDataConfig, detection_facts
 from ssl_kd.errors import DataError
 
 TINY = DigitCanvasSettings(train_canvases=6, test_canvases=3, size=48)
@@ -199,3 +199,12 @@ def test_the_canvas_generator_draws_its_pools_first(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(data, "digit_pools", spy)
     generate_digit_canvases(TINY)
     assert calls == [(True, len(glyphs))]
+
+
+def test_data_clutter_reaches_the_generator_and_stays_out_of_fingerprints_while_unset(tmp_path: Path) -> None:
+    unset = DetectionDataConfig(name="digits_detection")
+    assert unset.canvas_settings().clutter == DigitCanvasSettings().clutter and "clutter" not in unset.model_dump()
+    clean = DetectionDataConfig(name="digits_detection", clutter=0)
+    assert clean.canvas_settings().clutter == 0 and clean.model_dump()["clutter"] == 0
+    with pytest.raises(ValueError, match=r"data\.clutter only applies to the digits_detection dataset"):
+        DetectionDataConfig(name="coco", root=tmp_path, annotations="a.json", clutter=0)
