@@ -253,3 +253,16 @@ def test_decoder_pretraining_left_at_zero_stays_out_of_the_fingerprint(tmp_path:
     fields = {"name": "icd", "method": "icd", "student": STUDENT, "teacher": TEACHER, "data": {"root": tmp_path}}
     assert "decoder_pretrain_steps" not in ICDConfig(**fields).model_dump()  # runs from before the option stay valid
     assert ICDConfig(**fields, decoder_pretrain_steps=5).model_dump()["decoder_pretrain_steps"] == 5
+
+
+def test_decoder_pretraining_refuses_a_cache_that_would_not_fit(
+    tiny_icd_run: tuple[Path, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ssl_kd.detection.methods import icd
+
+    path, _ = tiny_icd_run
+    cfg = load_pipeline(path).stage("icd").model_copy(update={"decoder_pretrain_steps": 3})
+    training = build_training(cfg, StageContext(path.parent / "run", tmp_path, "check", logging.getLogger("test")))
+    monkeypatch.setattr(icd, "PRETRAIN_CACHE_BYTES", 1024)
+    with pytest.raises(ConfigError, match=r"decoder_pretrain_steps keeps the teacher's FPN .* 8 images x"):
+        training.method.on_train_start()
