@@ -414,11 +414,15 @@ def _list(args: argparse.Namespace) -> int:
         if args.what in (None, name):
             print(f"{name}:")
             for key, item in registry.items():
-                doc = getattr(item, "build", item).__doc__ or ""
-                summary = doc.strip().splitlines()[0] if doc.strip() else ""
                 domain = getattr(item, "domain", None) or ", ".join(getattr(item, "domains", ()))
-                print(f"  {key:<22} {f'[{domain}] ' if domain else ''}{summary}")
+                print(f"  {key:<22} {f'[{domain}] ' if domain else ''}{summary(getattr(item, 'build', item))}")
     return 0
+
+
+def summary(item: object) -> str:
+    """The first line of ``item``'s docstring ("" without one)."""
+    doc = (item.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def method_keys(name: str, method: type) -> str:
@@ -428,10 +432,9 @@ def method_keys(name: str, method: type) -> str:
 
     from ssl_kd.config.schema import TrainStageConfig
 
-    doc = (method.__doc__ or "").strip()
-    lines = [f"{name} [{', '.join(method.domains)}]: {doc.splitlines()[0] if doc else ''}", "keys:"]
+    lines = [f"{name} [{', '.join(method.domains)}]: {summary(method)}", "keys:"]
     config = method.config_class
-    common = set(TrainStageConfig.model_fields) | {"data"}
+    common = set(TrainStageConfig.model_fields)
     for key, field in config.model_fields.items():
         if key in common:
             continue

@@ -12,6 +12,7 @@ statistics). Test metrics: COCO box mAP@[.5:.95], AP50, AP75, AP by size and AR@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,30 @@ class AugmentedDetections(Dataset):
         return Batch(DetectionBatch(stacked, boxes, labels), torch.as_tensor(ids, dtype=torch.int64), skipped)
 
 
+class DecodedChunk(NamedTuple):
+    """A chunk of :func:`decodable_chunks`: the decoded uint8 images ``(B, 3, H, W)`` (None if none decoded), their
+    indices, and the names of the chunk's undecodable images."""
+
+    images: Tensor | None
+    ids: list[int]
+    skipped: list[str]
+
+
+def decodable_chunks(source: DetectionSource, chunk: int, limit: int | None = None) -> Iterator[DecodedChunk]:
+    """The first ``limit`` (default all) images of ``source`` in chunks of ``chunk`` indices, undecodable ones left
+    out and named; a chunk where none decodes is skipped."""
+    count = len(source) if limit is None else min(limit, len(source))
+    for start in range(0, count, chunk):
+        images, ids, skipped = [], [], []
+        for index in range(start, min(start + chunk, count)):
+            try:
+                images.append(source.load(index))
+                ids.append(index)
+            except (OSError, RuntimeError, ValueError) as err:
+                skipped.append(f"{source.name(index)} ({type(err).__name__}: {err})")
+        yield DecodedChunk(torch.stack(images) if images else None, ids, skipped)
+
+
 @torch.no_grad()
 def predict(
     model: torch.nn.Module,
@@ -239,24 +264,16 @@ def predict(
     Returns the detections, the indices they belong to, and the names of undecodable images (left out).
     """
     model.eval()
-    count = len(source) if limit is None else min(limit, len(source))
     predictions: list[dict[str, Tensor]] = []
     kept: list[int] = []
     skipped: list[str] = []
     autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-    for start in range(0, count, batch_size):
-        images, ids = [], []
-        for index in range(start, min(start + batch_size, count)):
-            try:
-                images.append(source.load(index))
-                ids.append(index)
-            except (OSError, RuntimeError, ValueError) as err:
-                skipped.append(f"{source.name(index)} ({type(err).__name__}: {err})")
-        if not images:
+    for images, ids, undecodable in decodable_chunks(source, batch_size, limit):
+        skipped += undecodable
+        if images is None:
             continue
-        batch = torch.stack(images).to(device).float().div_(255)
         with autocast:
-            detections = model(batch)
+            detections = model(images.to(device).float().div_(255))
         predictions += [{key: value.float().cpu() for key, value in d.items()} for d in detections]
         kept += ids
     return predictions, kept, skipped

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from ssl_kd.blocks.teacher_outputs import frozen_forward
 from ssl_kd.config.schema import ModelSpec, OptimConfig
-from ssl_kd.detection.domain import DetectionBatch, DetectionFacts
+from ssl_kd.detection.domain import DetectionBatch, DetectionFacts, decodable_chunks
 from ssl_kd.detection.icd import (
     AuxiliaryHeads,
     InstanceDecoder,
@@ -197,21 +197,15 @@ class ICD(DetectionMethod):
         boxes: list[Tensor] = []
         labels: list[Tensor] = []
         skipped = 0
-        chunk = self.cfg.data.eval_batch_size
-        for start in range(0, len(source), chunk):
-            images = []
-            for index in range(start, min(start + chunk, len(source))):
-                try:
-                    images.append(source.load(index))
-                except (OSError, RuntimeError, ValueError):
-                    skipped += 1
-                    continue
+        for images, ids, undecodable in decodable_chunks(source, self.cfg.data.eval_batch_size):
+            skipped += len(undecodable)
+            if images is None:
+                continue
+            for index in ids:
                 image_boxes, image_labels = source.targets(index)
                 boxes.append(image_boxes)
                 labels.append(image_labels)
-            if not images:
-                continue
-            levels = self.teacher_levels(torch.stack(images).to(device).float().div_(255))
+            levels = self.teacher_levels(images.to(device).float().div_(255))
             if not chunks:
                 per_image = sum(level[0].numel() * level.element_size() for level in levels)
                 if per_image * len(source) > PRETRAIN_CACHE_BYTES:
